@@ -1,0 +1,115 @@
+"""`yolo-edge` command line: predict on images, describe a model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def image_paths(sources: list[str]) -> list[Path]:
+    """Files as given; folders expand to the images inside them, sorted."""
+    paths = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            paths += sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            paths.append(source)
+    return paths
+
+
+def detector_from(args):
+    from runtime import Detector
+
+    return Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, threads=args.threads)
+
+
+def cmd_predict(args) -> int:
+    import cv2
+
+    from runtime.draw import annotate
+    from runtime.errors import InvalidFrameError
+
+    detector = detector_from(args)
+    if args.save:
+        Path(args.save).mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in image_paths(args.source):
+        frame = cv2.imread(str(path))
+        try:
+            detections = detector.predict(frame if frame is not None else path)
+        except InvalidFrameError as exc:  # one bad file does not stop the batch
+            print(f"{path}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        if args.json:
+            print(json.dumps({"source": str(path), **detections.model_dump(mode="json")}))
+        else:
+            t = detections.times
+            found = ", ".join(f"{d.class_name} {d.confidence:.2f}" for d in detections) or "nothing"
+            print(f"{path}: {len(detections)} found ({found}); pre {t.preprocess:.1f} ms, "
+                  f"infer {t.inference:.1f} ms, post {t.postprocess:.1f} ms")
+        if args.save:
+            cv2.imwrite(str(Path(args.save) / path.name), annotate(frame, detections))
+    return 1 if failures else 0
+
+
+def cmd_info(args) -> int:
+    detector = detector_from(args)
+    spec = detector.engine.input
+    size = sum(f.stat().st_size for f in detector.path.rglob("*")) if detector.path.is_dir() else \
+        detector.path.stat().st_size
+    info = {
+        "model": str(detector.path),
+        "engine": detector.engine.name,
+        "input": {"name": spec.name, "shape": list(spec.shape), "layout": spec.layout, "dtype": str(spec.dtype),
+                  "quantization": [spec.scale, spec.zero_point] if spec.is_quantized else None},
+        "imgsz": list(detector.input_hw),
+        "names": detector.names,
+        "metadata_source": detector.metadata.source,
+        "size_mb": round(size / 2**20, 2),
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yolo-edge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_args(p):
+        p.add_argument("model", help=".onnx, .xml, *_openvino_model/ or .tflite")
+        p.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"], default=None)
+        p.add_argument("--threads", type=int, default=None, help="default: physical cores")
+        p.add_argument("--conf", type=float, default=0.25)
+        p.add_argument("--iou", type=float, default=0.7)
+
+    predict = sub.add_parser("predict", help="detect objects in images")
+    model_args(predict)
+    predict.add_argument("source", nargs="+", help="image files or folders")
+    predict.add_argument("--save", metavar="DIR", help="write annotated images here")
+    predict.add_argument("--json", action="store_true", help="one JSON line per image")
+    predict.set_defaults(run=cmd_predict)
+
+    info = sub.add_parser("info", help="engine, input, class names and size of a model")
+    model_args(info)
+    info.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from runtime.errors import YoloEdgeError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except YoloEdgeError as exc:
+        print(f"yolo-edge: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Detector: preprocess -> engine -> postprocess -> Detections, the same for every engine."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime import postprocess
+from runtime.detections import Detections, StageTimes
+from runtime.engines import pick_engine
+from runtime.errors import InvalidFrameError, ModelLoadError
+from runtime.metadata import ModelMetadata, sidecar_metadata
+from runtime.options import DetectorOptions, validate_options
+from runtime.preprocess import Letterbox, as_bgr, letterbox, to_tensor
+
+DEFAULT_IMGSZ = (640, 640)
+
+
+class Detector:
+    """A YOLOv8-family detector on ONNX Runtime, OpenVINO or TFLite, picked from the model file.
+
+    >>> detector = Detector("models/artifacts/yolov8n-shapes-320.onnx")
+    >>> detections = detector.predict(cv2.imread("frame.jpg"))
+    """
+
+    def __init__(self, model: str | Path, **options):
+        self.options: DetectorOptions = validate_options(**options)
+        self.path = Path(model)
+        if not self.path.exists():
+            raise ModelLoadError(self.path, self.options.backend or "any engine", "file not found")
+        self.engine = pick_engine(self.path, self.options.backend)(self.path, self.options.engine_settings())
+        self.metadata = self._read_metadata()
+        self.input_hw = self.engine.input.input_hw or self.options.imgsz or self.metadata.imgsz or DEFAULT_IMGSZ
+        self.names = self.options.names or self.metadata.names
+        self._nc = len(self.names) or None
+
+    def _read_metadata(self) -> ModelMetadata:
+        """A sidecar file wins (it is how users label models from elsewhere), then what the model carries."""
+        found = sidecar_metadata(self.path)
+        if found is not None:
+            return found
+        embedded = self.engine.embedded_metadata()
+        return ModelMetadata.from_mapping(embedded, source="embedded") if embedded else ModelMetadata()
+
+    def predict(self, frame: np.ndarray | str | Path) -> Detections:
+        """Detect objects in one BGR uint8 frame (or an image file)."""
+        t0 = time.perf_counter()
+        frame = as_bgr(self._read(frame) if isinstance(frame, (str, Path)) else frame)
+        canvas, box = letterbox(frame, self.input_hw)
+        tensor = to_tensor(canvas, self.engine.input)
+        t1 = time.perf_counter()
+        raw = self.engine.run(tensor)
+        t2 = time.perf_counter()
+        detections = self._postprocess(raw, box)
+        t3 = time.perf_counter()
+        times = StageTimes(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, postprocess=(t3 - t2) * 1e3)
+        return detections.model_copy(update={"times": times})
+
+    def predict_batch(self, frames) -> list[Detections]:
+        """One Detections per frame; the models are batch-1, so frames run one after another."""
+        return [self.predict(frame) for frame in frames]
+
+    __call__ = predict
+
+    def _postprocess(self, raw: np.ndarray, box: Letterbox) -> Detections:
+        opts = self.options
+        pred, end2end = postprocess.canonical_head(raw, self._nc, self.input_hw, self.metadata.end2end)
+        if end2end:
+            xyxy, conf, cls = postprocess.select_end2end(pred, conf=opts.conf, max_det=opts.max_det,
+                                                         classes=opts.classes)
+        else:
+            xyxy, conf, cls = postprocess.select(pred, conf=opts.conf, iou=opts.iou, max_det=opts.max_det,
+                                                 classes=opts.classes, agnostic=opts.agnostic)
+        return Detections(xyxy=box.boxes_to_frame(xyxy), confidence=conf, class_id=cls, names=self.names,
+                          image_shape=box.frame_hw)
+
+    @staticmethod
+    def _read(path: str | Path) -> np.ndarray:
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise InvalidFrameError(f"cannot read an image from {str(path)!r} (missing or not an image)")
+        return frame
+
+    def __repr__(self) -> str:
+        return (f"Detector({str(self.path)!r}, engine={self.engine.name}, input={self.input_hw}, "
+                f"classes={len(self.names)})")

@@ -1,0 +1,76 @@
+"""The one protocol every engine implements, and the input description it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model's input tensor wants: shape, layout, dtype and (for int inputs) quantization."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    layout: Literal["NCHW", "NHWC"]
+    dtype: np.dtype
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @property
+    def input_hw(self) -> tuple[int, int] | None:
+        h, w = (self.shape[2], self.shape[3]) if self.layout == "NCHW" else (self.shape[1], self.shape[2])
+        return (h, w) if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0 else None
+
+    @property
+    def is_quantized(self) -> bool:
+        return np.issubdtype(self.dtype, np.integer)
+
+    def quantize_lut(self) -> np.ndarray:
+        """Pixel 0..255 -> quantized input value, for a 0..1 scaled model input."""
+        scale = self.scale or 1 / 255
+        info = np.iinfo(self.dtype)
+        q = np.round(np.arange(256) / 255 / scale + self.zero_point)
+        return q.clip(info.min, info.max).astype(self.dtype)
+
+
+def layout_of(shape) -> Literal["NCHW", "NHWC"]:
+    """YOLO inputs have 3 channels: NHWC when the last axis is 3 and the second is not."""
+    return "NHWC" if len(shape) == 4 and shape[-1] == 3 and shape[1] != 3 else "NCHW"
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    if not np.issubdtype(q.dtype, np.integer) or not scale:
+        return q.astype(np.float32, copy=False)
+    return (q.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def join_outputs(outputs: list[np.ndarray]) -> np.ndarray:
+    """Models that split boxes and scores into two tensors get one (1, 4+nc, A) or (1, A, 4+nc) array back."""
+    if len(outputs) == 1:
+        return outputs[0]
+    anchors = max(outputs[0].shape[1:])
+    axis = 1 if outputs[0].shape[2] == anchors else 2
+    boxes_first = sorted(outputs, key=lambda o: o.shape[axis] != 4)
+    return np.concatenate(boxes_first, axis=axis)
+
+
+class Engine(Protocol):
+    """Load a model, describe its input, run a prepared tensor, return the raw head output.
+
+    `run` returns float32 (dequantized) in the model's own layout: (1, 4+nc, A), (1, A, 4+nc) or (1, N, 6);
+    the shared post-processing brings every layout to one form. It must be safe to call from several threads.
+    """
+
+    name: ClassVar[str]
+    input: InputSpec
+
+    @staticmethod
+    def claims(path: Path) -> bool: ...
+
+    def run(self, tensor: np.ndarray) -> np.ndarray: ...
+
+    def embedded_metadata(self) -> dict: ...

@@ -1,0 +1,75 @@
+"""OpenVINO engine (CPU plugin); reads IR (.xml/.bin, or an *_openvino_model/ folder) and .onnx."""
+
+from __future__ import annotations
+
+import platform
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from runtime.engines.base import InputSpec, join_outputs, layout_of
+from runtime.errors import ModelLoadError
+from runtime.options import EngineSettings
+
+IS_ARM = platform.machine().lower() in ("aarch64", "arm64", "armv7l", "armv8l")
+
+
+def model_file(path: Path) -> Path:
+    """An *_openvino_model/ folder stands for the one .xml inside it."""
+    if path.is_dir():
+        xmls = sorted(path.glob("*.xml"))
+        if len(xmls) != 1:
+            raise ModelLoadError(path, OpenVinoEngine.name, f"expected one .xml in the folder, found {len(xmls)}")
+        return xmls[0]
+    return path
+
+
+class OpenVinoEngine:
+    name = "openvino"
+
+    @staticmethod
+    def claims(path: Path) -> bool:
+        return path.suffix.lower() == ".xml" or (path.is_dir() and any(path.glob("*.xml")))
+
+    def __init__(self, path: Path, settings: EngineSettings):
+        from runtime.engines import require
+
+        ov = require("openvino", "openvino")
+        self.path = model_file(path)
+        config = {
+            "PERFORMANCE_HINT": settings.openvino_hint,
+            "INFERENCE_NUM_THREADS": settings.thread_count,
+            # ARM CPUs infer in f16 unless told otherwise; f32 keeps results equal to training.
+            "INFERENCE_PRECISION_HINT": settings.precision or "f32",
+        }
+        try:
+            core = ov.Core()
+            self.model = core.read_model(str(self.path))
+            self.compiled = core.compile_model(self.model, "CPU", config)
+        except Exception as exc:
+            raise ModelLoadError(self.path, self.name, str(exc).strip().splitlines()[0]) from exc
+        port = self.compiled.input(0)
+        shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+        dtype = np.dtype(port.get_element_type().to_dtype())
+        self.input = InputSpec(port.get_any_name() or "images", shape, layout_of(shape), dtype)
+        self._local = threading.local()  # one infer request per thread: requests are not shareable
+
+    def run(self, tensor: np.ndarray) -> np.ndarray:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        request.infer({0: tensor})
+        outputs = [request.get_output_tensor(i).data.copy() for i in range(len(self.compiled.outputs))]
+        return join_outputs([o.astype(np.float32, copy=False) for o in outputs])
+
+    def embedded_metadata(self) -> dict:
+        """ultralytics stores the class labels in rt_info; the rest lives in metadata.yaml beside the xml."""
+        try:
+            labels = self.model.get_rt_info(["model_info", "labels"]).astype(list)
+        except Exception:  # rt_info absent: not an ultralytics export
+            return {}
+        return {"names": labels} if labels else {}
+
+
+ENGINE = OpenVinoEngine

@@ -1,0 +1,82 @@
+"""TFLite / LiteRT engine (XNNPACK CPU delegate), float or full-integer models."""
+
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from runtime.engines.base import InputSpec, dequantize, join_outputs, layout_of
+from runtime.errors import EngineNotAvailableError, ModelLoadError
+from runtime.options import EngineSettings
+
+
+def interpreter_class():
+    """LiteRT's interpreter, or the older tflite_runtime where only that is installed."""
+    from runtime.engines import require
+
+    try:
+        return require("ai_edge_litert.interpreter", "tflite").Interpreter
+    except EngineNotAvailableError:
+        try:
+            return require("tflite_runtime.interpreter", "tflite").Interpreter
+        except EngineNotAvailableError:
+            raise EngineNotAvailableError(
+                "neither ai-edge-litert nor tflite-runtime is installed: pip install 'yolo-edge-runtime[tflite]'"
+            ) from None
+
+
+class TfliteEngine:
+    name = "tflite"
+
+    @staticmethod
+    def claims(path: Path) -> bool:
+        return path.suffix.lower() == ".tflite"
+
+    def __init__(self, path: Path, settings: EngineSettings):
+        self.path = path
+        interpreter = interpreter_class()
+        try:
+            self.interpreter = interpreter(model_path=str(path), num_threads=settings.thread_count)
+            self.interpreter.allocate_tensors()
+        except Exception as exc:  # LiteRT raises ValueError/RuntimeError with a long text
+            raise ModelLoadError(path, self.name, str(exc).strip().splitlines()[0]) from exc
+        first = self.interpreter.get_input_details()[0]
+        shape = tuple(int(d) for d in first["shape"])
+        scale, zero_point = first["quantization"]
+        self.input = InputSpec(first["name"], shape, layout_of(shape), np.dtype(first["dtype"]), scale, zero_point)
+        self._input_index = first["index"]
+        self._outputs = [(o["index"], *o["quantization"]) for o in self.interpreter.get_output_details()]
+        self._lock = threading.Lock()  # one interpreter holds one set of tensors: calls take turns
+
+    def run(self, tensor: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self.interpreter.set_tensor(self._input_index, tensor)
+            self.interpreter.invoke()
+            outputs = [dequantize(self.interpreter.get_tensor(i), s, z) for i, s, z in self._outputs]
+        return join_outputs(outputs)
+
+    def embedded_metadata(self) -> dict:
+        """ultralytics appends a zip with metadata.json (older: a Python-literal text) to the .tflite file."""
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                names = archive.namelist()
+                entry = "metadata.json" if "metadata.json" in names else names[0]
+                text = archive.read(entry).decode()
+        except (zipfile.BadZipFile, IndexError, OSError, UnicodeDecodeError):
+            return {}
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            import ast
+
+            try:
+                return ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return {}
+
+
+ENGINE = TfliteEngine

@@ -1,0 +1,73 @@
+"""Detector options, validated once at construction so a bad value fails early and clearly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from runtime.errors import InvalidOptionsError
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use: SMT siblings share execution units, so YOLO gains nothing from them."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        except OSError:
+            cores.add(("cpu", str(cpu)))
+    return max(1, len(cores))
+
+
+class EngineSettings(BaseModel):
+    """Engine knobs that decide speed on small CPUs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int | None = Field(None, ge=1, le=256, description="intra-op threads; None = physical cores")
+    ort_spinning: bool = Field(False, description="ONNX Runtime busy-wait between ops (slower when engines alternate)")
+    openvino_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
+    precision: Literal["f32", "f16"] | None = Field(
+        None, description="OpenVINO inference precision; None = f32 (ARM would otherwise pick f16)")
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or physical_cores()
+
+
+class DetectorOptions(EngineSettings):
+    """Everything `Detector(...)` accepts besides the model path."""
+
+    backend: Literal["onnxruntime", "openvino", "tflite"] | None = None
+    conf: float = Field(0.25, ge=0.0, le=1.0)
+    iou: float = Field(0.7, ge=0.0, le=1.0)
+    max_det: int = Field(300, ge=1)
+    classes: tuple[int, ...] | None = None
+    agnostic: bool = False
+    imgsz: tuple[int, int] | None = Field(None, description="input size for models with a dynamic input shape")
+    names: dict[int, str] | None = Field(None, description="class names overriding the model's metadata")
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _one_class_is_a_list(cls, v):
+        return (v,) if isinstance(v, int) else v
+
+    @field_validator("imgsz", mode="before")
+    @classmethod
+    def _square(cls, v):
+        return (v, v) if isinstance(v, int) else v
+
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(**{k: getattr(self, k) for k in EngineSettings.model_fields})
+
+
+def validate_options(**kwargs) -> DetectorOptions:
+    try:
+        return DetectorOptions(**kwargs)
+    except ValidationError as exc:
+        raise InvalidOptionsError(f"invalid Detector option(s):\n{exc}") from exc

@@ -1,0 +1,87 @@
+"""Raw head output -> boxes in input pixels: layout, decode, NMS (numpy only, matching ultralytics)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CLASS_OFFSET = 7680  # ultralytics' max_wh: shifts each class's boxes apart so one NMS pass is class-aware
+MAX_NMS = 30000  # candidates kept (by score) before NMS, as ultralytics does
+
+
+def canonical_head(raw: np.ndarray, nc: int | None, input_hw: tuple[int, int], end2end: bool | None):
+    """Bring any supported raw output to (4+nc, A) channels-first, or (N, 6) for end2end models.
+
+    Returns (array, is_end2end). Boxes normalized to 0..1 (as TF/LiteRT exports give) are scaled to pixels.
+    """
+    pred = raw[0] if raw.ndim == 3 else raw
+    if pred.ndim != 2:
+        raise ValueError(f"unexpected model output shape {raw.shape}; expected (1, 4+nc, A), (1, A, 4+nc) or (1, N, 6)")
+    if end2end is None:
+        end2end = pred.shape[-1] == 6 and (nc is None or pred.shape[0] != 4 + nc)
+    if end2end:
+        coords = pred[:, :4]
+    else:
+        # Channels are the axis of length 4+nc; without trustworthy names, the shorter axis.
+        known = nc is not None and 4 + nc in pred.shape
+        channels_first = pred.shape[0] == 4 + nc if known else pred.shape[0] < pred.shape[1]
+        pred = pred if channels_first else pred.T
+        coords = pred[:4]
+    if coords.size and float(np.abs(coords).max()) <= 1.5:  # no pixel-space head keeps every centre within 1.5 px
+        pred = pred.copy()
+        h, w = input_hw
+        scale = np.array([w, h, w, h], dtype=np.float32)
+        if end2end:
+            pred[:, :4] *= scale
+        else:
+            pred[:4] *= scale[:, None]
+    return pred, end2end
+
+
+def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
+    """(N, 4) centre-size boxes -> corners."""
+    xy, half = xywh[:, :2], xywh[:, 2:4] / 2
+    return np.concatenate([xy - half, xy + half], axis=1)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy NMS: indices of kept boxes, best first; a box goes when its IoU with a kept one exceeds the threshold."""
+    order = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        top_left = np.maximum(boxes[best, :2], boxes[rest, :2])
+        bottom_right = np.minimum(boxes[best, 2:], boxes[rest, 2:])
+        inter = np.prod((bottom_right - top_left).clip(min=0), axis=1)
+        iou = inter / (areas[best] + areas[rest] - inter)
+        order = rest[~(iou > iou_threshold)]  # NaN IoU (two empty boxes) keeps the box, like torchvision
+    return np.asarray(keep, dtype=np.int64)
+
+
+def select(pred: np.ndarray, *, conf: float, iou: float, max_det: int, classes=None, agnostic=False):
+    """Channels-first head (4+nc, A) -> (xyxy, confidence, class_id) in input pixels after NMS."""
+    scores = pred[4:]
+    best_score = scores.max(axis=0)
+    candidates = np.flatnonzero(best_score > conf)
+    class_id = scores[:, candidates].argmax(axis=0)
+    confidence = best_score[candidates]
+    if classes is not None:
+        wanted = np.isin(class_id, classes)
+        candidates, class_id, confidence = candidates[wanted], class_id[wanted], confidence[wanted]
+    if candidates.size > MAX_NMS:
+        top = np.argsort(-confidence, kind="stable")[:MAX_NMS]
+        candidates, class_id, confidence = candidates[top], class_id[top], confidence[top]
+    xyxy = xywh_to_xyxy(pred[:4, candidates].T)
+    offsets = 0 if agnostic else class_id[:, None].astype(np.float32) * CLASS_OFFSET
+    keep = nms(xyxy + offsets, confidence, iou)[:max_det]
+    return xyxy[keep], confidence[keep], class_id[keep]
+
+
+def select_end2end(pred: np.ndarray, *, conf: float, max_det: int, classes=None):
+    """End2end rows (x1, y1, x2, y2, score, class) already went through NMS inside the model."""
+    keep = pred[:, 4] > conf
+    if classes is not None:
+        keep &= np.isin(pred[:, 5], classes)
+    rows = pred[keep][:max_det]
+    return rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64)
