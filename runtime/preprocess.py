@@ -84,13 +84,20 @@ def as_bgr(frame) -> np.ndarray:
 
 def to_tensor(canvas: np.ndarray, spec: InputSpec) -> np.ndarray:
     """BGR uint8 canvas -> the engine's input tensor (RGB, layout, dtype, quantization)."""
-    if spec.is_quantized:
-        rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
-        tensor = spec.quantize_lut()[rgb]
-        tensor = tensor[None] if spec.layout == "NHWC" else tensor.transpose(2, 0, 1)[None]
-        return np.ascontiguousarray(tensor)
-    # One C++ pass: swap to RGB, scale to 0..1, HWC -> NCHW.
-    tensor = cv2.dnn.blobFromImage(canvas, scalefactor=1 / 255, swapRB=True)
     if spec.layout == "NHWC":
-        tensor = np.ascontiguousarray(tensor.transpose(0, 2, 3, 1))
+        rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)[None]
+        if spec.is_quantized:
+            return spec.quantize_lut()[rgb]
+        tensor = rgb.astype(np.float32)
+    else:
+        # Split into planes (fast in OpenCV) and widen each into its RGB slot: one pass over the pixels.
+        h, w = canvas.shape[:2]
+        planar_dtype = spec.dtype if spec.is_quantized else np.float32
+        tensor = np.empty((1, 3, h, w), dtype=planar_dtype)
+        lut = spec.quantize_lut() if spec.is_quantized else None
+        for channel, plane in enumerate(reversed(cv2.split(canvas))):
+            tensor[0, channel] = plane if lut is None else lut[plane]
+        if spec.is_quantized:
+            return tensor
+    tensor /= np.float32(255)  # divide, not multiply by 1/255: bit-equal to ultralytics' input
     return tensor if spec.dtype == np.float32 else tensor.astype(spec.dtype)

@@ -1,0 +1,135 @@
+"""The runtime's own overhead: Detector.predict minus the bare engine run, next to ultralytics' pre+post time.
+
+Each repetition runs, back to back on the same frame: the bare engine on a prepared tensor, our full predict,
+and (if installed) ultralytics' predict on the same model file. Interleaving keeps machine noise common to all
+three; medians and p90 over the repetitions are reported. ONNX Runtime spinning stays off (our default) so one
+session's idle threads do not steal the cores the other session needs.
+
+    python -m benchmarks.overhead models/artifacts/yolov8n-shapes-640.onnx --frame 1920x1080 --reps 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from runtime import Detector
+from runtime.preprocess import letterbox, to_tensor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stats(values_ms: list[float]) -> dict:
+    a = np.asarray(values_ms)
+    return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "n": int(a.size)}
+
+
+def test_frame(width: int, height: int) -> np.ndarray:
+    """A shipped sample photo stretched to the asked size (real pixels, real detections)."""
+    sample = sorted((ROOT / "models" / "samples").glob("*.jpg"))[0]
+    return cv2.resize(cv2.imread(str(sample)), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def environment(detector: Detector) -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for package in ("numpy", "opencv-python-headless", "onnxruntime", "openvino", "ai-edge-litert", "ultralytics",
+                    "torch"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            pass
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"date": dt.datetime.now().isoformat(timespec="seconds"), "cpu": cpu, "cores": os.cpu_count(),
+            "machine": platform.machine(), "python": platform.python_version(), "versions": versions,
+            "threads": detector.options.thread_count, "ort_spinning": detector.options.ort_spinning}
+
+
+def run(model: Path, frame_wh: tuple[int, int], reps: int, warmup: int) -> dict:
+    detector = Detector(model)
+    frame = test_frame(*frame_wh)
+    tensor = to_tensor(letterbox(frame, detector.input_hw)[0], detector.engine.input)
+    try:
+        from ultralytics import YOLO
+
+        reference = YOLO(str(model), task="detect")
+    except ImportError:
+        reference = None
+    rows = {"bare": [], "predict": [], "overhead": [], "pre": [], "post": [], "ul_pre_post": [], "ul_total": []}
+    for i in tqdm(range(warmup + reps), desc=f"{model.name} @ {frame_wh[0]}x{frame_wh[1]}"):
+        t0 = time.perf_counter()
+        detector.engine.run(tensor)
+        bare = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        det = detector.predict(frame)
+        total = (time.perf_counter() - t0) * 1e3
+        if reference is not None:
+            speed = reference.predict(frame, imgsz=detector.input_hw[0], verbose=False)[0].speed
+        if i < warmup:
+            continue
+        rows["bare"].append(bare)
+        rows["predict"].append(total)
+        rows["overhead"].append(total - bare)
+        rows["pre"].append(det.times.preprocess)
+        rows["post"].append(det.times.postprocess)
+        if reference is not None:
+            rows["ul_pre_post"].append(speed["preprocess"] + speed["postprocess"])
+            rows["ul_total"].append(speed["preprocess"] + speed["inference"] + speed["postprocess"])
+    summary = {k: stats(v) for k, v in rows.items() if v}
+    summary["detections"] = len(det)
+    if reference is not None:
+        summary["overhead_vs_ultralytics_pre_post"] = summary["overhead"]["median"] / summary["ul_pre_post"]["median"]
+    return summary
+
+
+def markdown(result: dict) -> str:
+    env, r = result["environment"], result["results"]
+    lines = [f"Overhead of `Detector.predict` on {result['model']} at frame {result['frame']} "
+             f"({env['date']}, {env['cpu']}, {env['cores']} cores, threads={env['threads']}; "
+             + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ")", "",
+             "| measure | median ms | p90 ms |", "|---|---:|---:|"]
+    labels = {"bare": "bare engine run", "predict": "our predict (total)", "overhead": "our overhead (predict - bare)",
+              "pre": "our preprocess", "post": "our postprocess", "ul_pre_post": "ultralytics preprocess + postprocess",
+              "ul_total": "ultralytics predict (pre + infer + post)"}
+    for key, label in labels.items():
+        if key in r:
+            lines.append(f"| {label} | {r[key]['median']:.2f} | {r[key]['p90']:.2f} |")
+    if "overhead_vs_ultralytics_pre_post" in r:
+        lines += ["", f"Our overhead is {r['overhead_vs_ultralytics_pre_post']:.2f}x ultralytics' pre+post time "
+                      f"(medians, same run, {r['overhead']['n']} repetitions)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--frame", default="1920x1080", help="WIDTHxHEIGHT")
+    parser.add_argument("--reps", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    frame_wh = tuple(int(v) for v in args.frame.lower().split("x"))
+    detector_env = environment(Detector(args.model))
+    result = {"model": args.model.name, "frame": args.frame, "environment": detector_env,
+              "results": run(args.model, frame_wh, args.reps, args.warmup)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"overhead-{args.model.stem}-{args.frame}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    stem.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

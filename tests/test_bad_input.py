@@ -1,0 +1,112 @@
+"""Bad frames, bad model files and bad options give typed, explicit errors; the detector keeps working after."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import SHIPPED
+from runtime import Detector, InvalidFrameError, InvalidOptionsError, ModelLoadError
+
+
+@pytest.fixture(scope="module")
+def detector(shipped_onnx):
+    return Detector(shipped_onnx)
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (None, "None"),
+        (np.zeros((0, 10, 3), np.uint8), "empty"),
+        (np.zeros((10, 0, 3), np.uint8), "empty"),
+        (np.zeros((10, 10, 3), np.float32), "dtype"),
+        (np.zeros((10, 10, 3), np.uint16), "dtype"),
+        (np.zeros((2, 10, 10, 3), np.uint8), "shape"),
+        (np.zeros((10, 10, 2), np.uint8), "shape"),
+        (np.zeros(10, np.uint8), "shape"),
+        ([[1, 2, 3]], "list"),
+        ("no/such/image.jpg", "cannot read"),
+    ],
+)
+def test_bad_frames_raise_typed_errors_and_detector_survives(detector, samples, frame, message):
+    with pytest.raises(InvalidFrameError, match=message):
+        detector.predict(frame)
+    assert len(detector.predict(samples[0])) > 0
+
+
+def test_grey_and_bgra_frames_are_detected_like_bgr(detector, samples):
+    import cv2
+
+    grey = cv2.cvtColor(samples[0], cv2.COLOR_BGR2GRAY)
+    as_bgr = detector.predict(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    assert len(detector.predict(grey)) == len(as_bgr)
+    bgra = cv2.cvtColor(samples[0], cv2.COLOR_BGR2BGRA)
+    assert len(detector.predict(bgra)) == len(detector.predict(samples[0]))
+
+
+@pytest.mark.parametrize("engine", sorted(SHIPPED))
+def test_truncated_model_raises_load_error_naming_file_and_engine(engine, tmp_path):
+    source = SHIPPED[engine]
+    if source.is_dir():  # OpenVINO: truncate the weights and the graph inside a copied folder
+        target = tmp_path / source.name
+        shutil.copytree(source, target)
+        xml = next(target.glob("*.xml"))
+        xml.write_bytes(xml.read_bytes()[: xml.stat().st_size // 3])
+    else:
+        target = tmp_path / source.name
+        target.write_bytes(source.read_bytes()[: source.stat().st_size // 3])
+    with pytest.raises(ModelLoadError) as info:
+        Detector(target)
+    assert info.value.engine == engine and str(target.name) in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".tflite", ".xml"])
+def test_foreign_file_raises_load_error(suffix, tmp_path):
+    target = tmp_path / f"not-a-model{suffix}"
+    target.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    with pytest.raises(ModelLoadError, match="not-a-model"):
+        Detector(target)
+
+
+def test_missing_and_unknown_files(tmp_path):
+    with pytest.raises(ModelLoadError, match="file not found"):
+        Detector(tmp_path / "missing.onnx")
+    unknown = tmp_path / "model.pt"
+    unknown.write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match="unknown model format"):
+        Detector(unknown)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"conf": 1.5}, {"iou": -0.1}, {"max_det": 0}, {"threads": 0}, {"backend": "tensorrt"}, {"colour": "red"},
+     {"classes": "cats"}, {"precision": "int4"}],
+)
+def test_bad_options_fail_at_construction(options, shipped_onnx):
+    with pytest.raises(InvalidOptionsError):
+        Detector(shipped_onnx, **options)
+
+
+@pytest.mark.parametrize("engine", sorted(SHIPPED))
+def test_one_detector_shared_by_threads_gives_serial_results(engine, samples):
+    detector = Detector(SHIPPED[engine])
+    frames = samples * 3
+    serial = [detector.predict(f) for f in frames]
+    results = [None] * len(frames)
+
+    def work(i):
+        results[i] = detector.predict(frames[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(frames))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for got, want in zip(results, serial):
+        assert got is not None
+        np.testing.assert_array_equal(got.class_id, want.class_id)
+        np.testing.assert_allclose(got.xyxy, want.xyxy, atol=1e-3)

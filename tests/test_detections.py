@@ -1,0 +1,39 @@
+"""Detections validate themselves, index like arrays and round-trip through JSON."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from runtime import Detection, Detections
+
+
+def make(n=3):
+    return Detections(xyxy=np.arange(4 * n).reshape(n, 4), confidence=np.linspace(0.9, 0.5, n),
+                      class_id=np.arange(n) % 2, names={0: "disc", 1: "star"}, image_shape=(480, 640))
+
+
+def test_lengths_must_agree():
+    with pytest.raises(ValidationError, match="lengths differ"):
+        Detections(xyxy=np.zeros((2, 4)), confidence=[0.5], class_id=[0, 1])
+    with pytest.raises(ValidationError, match="NaN"):
+        Detections(xyxy=[[0, 0, np.nan, 1]], confidence=[0.5], class_id=[0])
+
+
+def test_indexing_iteration_and_names():
+    d = make()
+    assert len(d) == 3
+    assert isinstance(d[0], Detection) and d[0].class_name == "disc" and d[1].class_name == "star"
+    assert len(d[d.confidence > 0.6]) == 2 and len(d[1:]) == 2
+    assert [x.class_id for x in d] == [0, 1, 0]
+    assert d.class_names == ["disc", "star", "disc"]
+    assert Detections().class_name(7) == "class7" and len(Detections()) == 0
+
+
+def test_json_round_trip():
+    d = make()
+    back = Detections.model_validate_json(d.model_dump_json())
+    np.testing.assert_allclose(back.xyxy, d.xyxy)
+    np.testing.assert_allclose(back.confidence, d.confidence, atol=1e-3)
+    assert back.names == d.names and back.image_shape == (480, 640)

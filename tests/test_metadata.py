@@ -1,0 +1,53 @@
+"""Metadata from every place an export puts it, and clear fallbacks when there is none."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import SHIPPED
+from runtime import Detector, ModelMetadata
+from runtime.metadata import read_simple_yaml
+
+
+def test_simple_yaml_reader_equals_pyyaml_on_ultralytics_metadata(stress_models):
+    yaml = pytest.importorskip("yaml")
+    text = (stress_models["openvino"] / "metadata.yaml").read_text()
+    assert read_simple_yaml(text) == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("engine", sorted(SHIPPED))
+def test_every_engine_finds_names_imgsz_and_stride(engine):
+    detector = Detector(SHIPPED[engine])
+    meta = detector.metadata
+    assert meta.names == {0: "disc", 1: "triangle", 2: "star"}
+    assert meta.imgsz == (320, 320) and meta.stride == 32 and meta.task == "detect"
+    assert detector.names == meta.names and detector.input_hw == (320, 320)
+
+
+def test_onnx_metadata_props_are_parsed(stress_models):
+    meta = Detector(stress_models["onnxruntime"]).metadata
+    assert meta.source == "embedded" and meta.imgsz == (160, 160) and meta.end2end is False
+
+
+def test_sidecar_json_labels_a_model_from_elsewhere(stress_models, tmp_path):
+    model = tmp_path / "third_party.onnx"
+    shutil.copy(stress_models["onnxruntime"], model)
+    (tmp_path / "third_party.json").write_text(json.dumps({"names": ["cat", "dog", "bird"], "imgsz": 160}))
+    detector = Detector(model)
+    assert detector.names == {0: "cat", 1: "dog", 2: "bird"} and detector.metadata.source == "third_party.json"
+
+
+def test_names_fall_back_to_class_numbers():
+    meta = ModelMetadata.from_mapping({}, source="none")
+    assert meta.class_name(4) == "class4"
+    assert ModelMetadata.from_mapping({"names": "{0: 'a'}", "imgsz": "[64, 96]", "stride": "[8, 16, 32]"},
+                                      source="x").model_dump(exclude={"source"}) == \
+        {"names": {0: "a"}, "imgsz": (64, 96), "stride": 32, "task": "detect", "end2end": None}
+
+
+def test_names_option_overrides_metadata(stress_models):
+    detector = Detector(stress_models["onnxruntime"], names={0: "a", 1: "b", 2: "c"})
+    assert detector.names[2] == "c"

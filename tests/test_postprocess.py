@@ -1,0 +1,108 @@
+"""Decoding and NMS against brute-force references and torchvision, on hypothesis-generated boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.postprocess import canonical_head, nms, select, select_end2end, xywh_to_xyxy
+
+
+def brute_force_nms(boxes, scores, threshold):
+    """Textbook greedy NMS, one pair at a time."""
+    def iou(a, b):
+        iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = iw * ih
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        return inter / union if union > 0 else 0.0
+
+    keep = []
+    for i in sorted(range(len(scores)), key=lambda k: (-scores[k], k)):
+        if all(iou(boxes[i], boxes[j]) <= threshold for j in keep):
+            keep.append(i)
+    return keep
+
+
+@st.composite
+def box_sets(draw, max_boxes=60):
+    n = draw(st.integers(1, max_boxes))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    xy = rng.uniform(0, 200, (n, 2))
+    wh = rng.uniform(1, 80, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    scores = rng.permutation(n).astype(np.float32) / n + 0.01  # distinct scores: one right order
+    return boxes, scores
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=box_sets(), threshold=st.floats(0.05, 0.95))
+def test_nms_equals_brute_force(data, threshold):
+    boxes, scores = data
+    assert nms(boxes, scores, threshold).tolist() == brute_force_nms(boxes, scores, threshold)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=box_sets(max_boxes=300), threshold=st.floats(0.05, 0.95))
+def test_nms_equals_torchvision(data, threshold):
+    torch = pytest.importorskip("torch")
+    from torchvision.ops import nms as tv_nms
+
+    boxes, scores = data
+    expected = tv_nms(torch.from_numpy(boxes), torch.from_numpy(scores), threshold).numpy()
+    assert nms(boxes, scores, threshold).tolist() == expected.tolist()
+
+
+def head(boxes_xywh, scores):
+    """Build a channels-first (1, 4+nc, A) head from per-anchor boxes and class scores."""
+    return np.concatenate([boxes_xywh.T, scores.T], 0)[None].astype(np.float32)
+
+
+def test_class_aware_keeps_overlapping_boxes_of_other_classes_and_agnostic_does_not():
+    boxes = np.array([[50, 50, 20, 20], [51, 50, 20, 20], [150, 150, 30, 30]], np.float32)
+    scores = np.array([[0.9, 0.0], [0.0, 0.8], [0.7, 0.0]], np.float32)
+    pred, _ = canonical_head(head(boxes, scores), 2, (320, 320), False)
+    xyxy, conf, cls = select(pred, conf=0.25, iou=0.5, max_det=300)
+    assert cls.tolist() == [0, 1, 0] and conf.tolist() == pytest.approx([0.9, 0.8, 0.7])
+    xyxy, conf, cls = select(pred, conf=0.25, iou=0.5, max_det=300, agnostic=True)
+    assert cls.tolist() == [0, 0]
+    np.testing.assert_allclose(xyxy[0], [40, 40, 60, 60])
+    assert select(pred, conf=0.25, iou=0.5, max_det=1)[2].tolist() == [0]
+    assert select(pred, conf=0.25, iou=0.5, max_det=300, classes=(1,))[2].tolist() == [1]
+    assert select(pred, conf=0.95, iou=0.5, max_det=300)[0].shape == (0, 4)
+
+
+def test_layouts_agree():
+    """(1, 4+nc, A), its transpose (1, A, 4+nc) and normalized boxes all decode to the same detections."""
+    rng = np.random.default_rng(0)
+    boxes = np.concatenate([rng.uniform(20, 300, (500, 2)), rng.uniform(5, 60, (500, 2))], 1)
+    scores = rng.uniform(0, 1, (500, 3)) ** 4
+    raw = head(boxes, scores)
+    normalized = raw.copy()
+    normalized[0, :4] /= 320
+    expected = select(canonical_head(raw, 3, (320, 320), None)[0], conf=0.25, iou=0.7, max_det=300)
+    for variant in (raw.transpose(0, 2, 1), normalized, normalized.transpose(0, 2, 1)):
+        for nc in (3, None):
+            got = select(canonical_head(variant, nc, (320, 320), None)[0], conf=0.25, iou=0.7, max_det=300)
+            np.testing.assert_allclose(got[0], expected[0], rtol=1e-5)
+            assert got[2].tolist() == expected[2].tolist()
+
+
+def test_end2end_output_is_filtered_not_suppressed():
+    rows = np.array([[10, 10, 50, 50, 0.9, 1], [11, 11, 50, 50, 0.8, 1], [0, 0, 5, 5, 0.1, 0]], np.float32)
+    pred, end2end = canonical_head(rows[None], 3, (320, 320), None)
+    assert end2end
+    xyxy, conf, cls = select_end2end(pred, conf=0.25, max_det=300)
+    assert len(xyxy) == 2 and cls.tolist() == [1, 1]
+    assert select_end2end(pred, conf=0.25, max_det=300, classes=[0])[0].shape == (0, 4)
+
+
+def test_xywh_to_xyxy():
+    np.testing.assert_allclose(xywh_to_xyxy(np.array([[10, 20, 4, 6]], np.float32)), [[8, 17, 12, 23]])
+
+
+def test_unexpected_output_rank_is_a_clear_error():
+    with pytest.raises(ValueError, match="unexpected model output shape"):
+        canonical_head(np.zeros((1, 2, 3, 4), np.float32), 3, (320, 320), None)

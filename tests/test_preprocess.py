@@ -1,0 +1,78 @@
+"""Letterbox and its inverse against ultralytics' LetterBox/scale_boxes, for many frame shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.engines.base import InputSpec
+from runtime.preprocess import Letterbox, as_bgr, letterbox, to_tensor
+
+sizes = st.tuples(st.integers(1, 1500), st.integers(1, 1500))
+inputs = st.sampled_from([(320, 320), (640, 640), (160, 160), (384, 640)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame_hw=sizes, input_hw=inputs, seed=st.integers(0, 2**16))
+def test_letterbox_equals_ultralytics(frame_hw, input_hw, seed):
+    from ultralytics.data.augment import LetterBox
+
+    frame = np.random.default_rng(seed).integers(0, 256, (*frame_hw, 3), dtype=np.uint8)
+    ours, _ = letterbox(frame, input_hw)
+    ref = LetterBox(input_hw, auto=False, stride=32)(image=frame)
+    assert ours.shape == ref.shape
+    assert np.array_equal(ours, ref)
+
+
+@settings(max_examples=100, deadline=None)
+@given(frame_hw=sizes, input_hw=inputs, data=st.data())
+def test_boxes_to_frame_equals_scale_boxes_and_inverts_letterbox(frame_hw, input_hw, data):
+    from ultralytics.utils.ops import clip_boxes, scale_boxes
+
+    h, w = frame_hw
+    xs = data.draw(st.lists(st.floats(0, w), min_size=2, max_size=2))
+    ys = data.draw(st.lists(st.floats(0, h), min_size=2, max_size=2))
+    frame_box = np.array([[min(xs), min(ys), max(xs), max(ys)]])
+    box = Letterbox(frame_hw=frame_hw, input_hw=input_hw)
+    in_input = box.frame_to_input(frame_box)
+    back = box.boxes_to_frame(in_input.astype(np.float32))
+    np.testing.assert_allclose(back, frame_box, rtol=1e-4, atol=1e-2 * max(1.0, max(h, w) / 100))
+    ref = clip_boxes(scale_boxes(input_hw, in_input.astype(np.float32).copy(), frame_hw), frame_hw)
+    np.testing.assert_allclose(back, ref, rtol=1e-5, atol=1e-3)
+
+
+def test_tensor_is_rgb_scaled_nchw():
+    canvas = np.zeros((4, 6, 3), np.uint8)
+    canvas[..., 0], canvas[..., 2] = 255, 51  # BGR: blue 255, red 51
+    spec = InputSpec("images", (1, 3, 4, 6), "NCHW", np.dtype(np.float32))
+    tensor = to_tensor(canvas, spec)
+    assert tensor.shape == (1, 3, 4, 6) and tensor.dtype == np.float32
+    np.testing.assert_allclose(tensor[0, 0], 0.2)  # R
+    np.testing.assert_allclose(tensor[0, 2], 1.0)  # B
+
+
+def test_tensor_nhwc_float16_and_int8():
+    canvas = np.full((2, 2, 3), 255, np.uint8)
+    nhwc16 = to_tensor(canvas, InputSpec("x", (1, 2, 2, 3), "NHWC", np.dtype(np.float16)))
+    assert nhwc16.shape == (1, 2, 2, 3) and nhwc16.dtype == np.float16 and float(nhwc16.max()) == 1.0
+    q = to_tensor(canvas, InputSpec("x", (1, 2, 2, 3), "NHWC", np.dtype(np.int8), scale=1 / 255, zero_point=-128))
+    assert q.dtype == np.int8 and int(q.max()) == 127
+    assert int(to_tensor(canvas * 0, InputSpec("x", (1, 2, 2, 3), "NHWC", np.dtype(np.int8), 1 / 255, -128)).min()) \
+        == -128
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 1), (5, 7, 4)])
+def test_grey_and_bgra_frames_become_bgr(shape):
+    frame = np.full(shape, 9, np.uint8)
+    out = as_bgr(frame)
+    assert out.shape == (5, 7, 3) and out.dtype == np.uint8 and int(out[0, 0, 0]) == 9
+
+
+def test_tensor_nchw_uint8_quantized():
+    canvas = np.zeros((2, 2, 3), np.uint8)
+    canvas[..., 2] = 255  # red
+    q = to_tensor(canvas, InputSpec("x", (1, 3, 2, 2), "NCHW", np.dtype(np.uint8), scale=1 / 255, zero_point=0))
+    assert q.shape == (1, 3, 2, 2) and q.dtype == np.uint8
+    assert q[0, 0].tolist() == [[255, 255], [255, 255]] and int(q[0, 1:].max()) == 0
