@@ -76,6 +76,16 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_val(args) -> int:
+    from runtime.val import validate
+
+    result = validate(Path(args.model), Path(args.data), args.split, backend=args.backend, threads=args.threads)
+    print(json.dumps(result) if args.json else
+          f"{result['model']} [{result['engine']}] {result['split']} ({result['images']} images): "
+          f"mAP50-95 {result['map50_95']:.4f}, mAP50 {result['map50']:.4f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolo-edge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="engine, input, class names and size of a model")
     model_args(info)
     info.set_defaults(run=cmd_info)
+
+    val = sub.add_parser("val", help="mAP50-95 / mAP50 on a YOLO-format split (needs the [val] extra)")
+    val.add_argument("model")
+    val.add_argument("data", help="data yaml (path, names, train/val/test folders)")
+    val.add_argument("--split", default="test")
+    val.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"], default=None)
+    val.add_argument("--threads", type=int, default=None)
+    val.add_argument("--json", action="store_true")
+    val.set_defaults(run=cmd_val)
     return parser
 
 

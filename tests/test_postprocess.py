@@ -106,3 +106,10 @@ def test_xywh_to_xyxy():
 def test_unexpected_output_rank_is_a_clear_error():
     with pytest.raises(ValueError, match="unexpected model output shape"):
         canonical_head(np.zeros((1, 2, 3, 4), np.float32), 3, (320, 320), None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=box_sets(max_boxes=200), threshold=st.floats(0.05, 0.95), max_keep=st.integers(1, 20))
+def test_nms_early_stop_is_a_prefix(data, threshold, max_keep):
+    boxes, scores = data
+    assert nms(boxes, scores, threshold, max_keep).tolist() == nms(boxes, scores, threshold)[:max_keep].tolist()

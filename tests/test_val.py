@@ -1,0 +1,48 @@
+"""`yolo-edge val`: pycocotools mAP over a YOLO split, checked on known answers and against ultralytics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import SHIPPED
+from runtime.val import coco_ground_truth, coco_map, label_path, split_images, validate
+
+pytest.importorskip("pycocotools")
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tmp_path_factory):
+    from models.dataset import generate
+
+    return generate(tmp_path_factory.mktemp("tiny"), seed=7, n_train=1, n_val=1, n_test=12)
+
+
+def test_label_path_follows_yolo_convention(tmp_path):
+    assert label_path(tmp_path / "d" / "images" / "test" / "a.jpg") == tmp_path / "d" / "labels" / "test" / "a.txt"
+
+
+def test_perfect_predictions_score_one_and_shifted_ones_less(tiny_split):
+    images, names = split_images(tiny_split, "test")
+    assert len(images) == 12 and names == {0: "disc", 1: "triangle", 2: "star"}
+    gt = coco_ground_truth(images, names)
+    assert gt["annotations"], "the tiny split should contain objects"
+    perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
+               for a in gt["annotations"]]
+    assert coco_map(gt, perfect) == pytest.approx({"map50_95": 1.0, "map50": 1.0})
+    shifted = [{**p, "bbox": [p["bbox"][0] + 0.2 * p["bbox"][2], *p["bbox"][1:]]} for p in perfect]
+    scores = coco_map(gt, shifted)
+    assert scores["map50"] == pytest.approx(1.0) and scores["map50_95"] < 0.8
+    assert coco_map(gt, []) == {"map50_95": 0.0, "map50": 0.0}
+
+
+def test_val_agrees_with_ultralytics_val_on_the_same_file(tiny_split):
+    """Two independent mAP implementations on the same ONNX model and split agree closely."""
+    from ultralytics import YOLO
+
+    ours = validate(SHIPPED["onnxruntime"], tiny_split, "test", progress=False)
+    ref = YOLO(str(SHIPPED["onnxruntime"]), task="detect").val(
+        data=str(tiny_split), split="test", imgsz=320, batch=1, plots=False, verbose=False, device="cpu")
+    assert ours["images"] == 12
+    assert ours["map50_95"] > 0.2
+    assert abs(ours["map50_95"] - ref.box.map) < 0.03 and abs(ours["map50"] - ref.box.map50) < 0.03
