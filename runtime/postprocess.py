@@ -19,23 +19,29 @@ def canonical_head(raw: np.ndarray, nc: int | None, input_hw: tuple[int, int], e
         raise ValueError(f"unexpected model output shape {raw.shape}; expected (1, 4+nc, A), (1, A, 4+nc) or (1, N, 6)")
     if end2end is None:
         end2end = pred.shape[-1] == 6 and (nc is None or pred.shape[0] != 4 + nc)
-    if end2end:
-        coords = pred[:, :4]
-    else:
+    if not end2end:
         # Channels are the axis of length 4+nc; without trustworthy names, the shorter axis.
         known = nc is not None and 4 + nc in pred.shape
         channels_first = pred.shape[0] == 4 + nc if known else pred.shape[0] < pred.shape[1]
         pred = pred if channels_first else pred.T
-        coords = pred[:4]
-    if coords.size and float(np.abs(coords).max()) <= 1.5:  # no pixel-space head keeps every centre within 1.5 px
-        pred = pred.copy()
+    if boxes_are_normalized(pred, end2end):
         h, w = input_hw
         scale = np.array([w, h, w, h], dtype=np.float32)
+        pred = pred.copy()
         if end2end:
             pred[:, :4] *= scale
         else:
             pred[:4] *= scale[:, None]
     return pred, end2end
+
+
+def boxes_are_normalized(pred: np.ndarray, end2end: bool) -> bool:
+    """TF/LiteRT exports give boxes in 0..1. Anchor centres tile the input, so in pixels their mean is ~imgsz/2
+    (>= 16), normalized ~0.5; garbage anchors reach at most ~1.8 normalized. End2end rows are real boxes."""
+    if end2end:
+        real = pred[pred[:, 4] > 0, :4]
+        return bool(real.size) and float(np.abs(real).max()) <= 1.5
+    return pred.shape[1] > 0 and float(np.abs(pred[:2]).mean()) < 2.0
 
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:

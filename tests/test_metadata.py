@@ -12,9 +12,9 @@ from runtime import Detector, ModelMetadata
 from runtime.metadata import read_simple_yaml
 
 
-def test_simple_yaml_reader_equals_pyyaml_on_ultralytics_metadata(stress_models):
+def test_simple_yaml_reader_equals_pyyaml_on_ultralytics_metadata(yaml_models):
     yaml = pytest.importorskip("yaml")
-    text = (stress_models["openvino"] / "metadata.yaml").read_text()
+    text = (yaml_models["openvino"] / "metadata.yaml").read_text()
     assert read_simple_yaml(text) == yaml.safe_load(text)
 
 
@@ -27,14 +27,14 @@ def test_every_engine_finds_names_imgsz_and_stride(engine):
     assert detector.names == meta.names and detector.input_hw == (320, 320)
 
 
-def test_onnx_metadata_props_are_parsed(stress_models):
-    meta = Detector(stress_models["onnxruntime"]).metadata
+def test_onnx_metadata_props_are_parsed(yaml_models):
+    meta = Detector(yaml_models["onnxruntime"]).metadata
     assert meta.source == "embedded" and meta.imgsz == (160, 160) and meta.end2end is False
 
 
-def test_sidecar_json_labels_a_model_from_elsewhere(stress_models, tmp_path):
+def test_sidecar_json_labels_a_model_from_elsewhere(yaml_models, tmp_path):
     model = tmp_path / "third_party.onnx"
-    shutil.copy(stress_models["onnxruntime"], model)
+    shutil.copy(yaml_models["onnxruntime"], model)
     (tmp_path / "third_party.json").write_text(json.dumps({"names": ["cat", "dog", "bird"], "imgsz": 160}))
     detector = Detector(model)
     assert detector.names == {0: "cat", 1: "dog", 2: "bird"} and detector.metadata.source == "third_party.json"
@@ -48,6 +48,6 @@ def test_names_fall_back_to_class_numbers():
         {"names": {0: "a"}, "imgsz": (64, 96), "stride": 32, "task": "detect", "end2end": None}
 
 
-def test_names_option_overrides_metadata(stress_models):
-    detector = Detector(stress_models["onnxruntime"], names={0: "a", 1: "b", 2: "c"})
+def test_names_option_overrides_metadata(yaml_models):
+    detector = Detector(yaml_models["onnxruntime"], names={0: "a", 1: "b", 2: "c"})
     assert detector.names[2] == "c"
