@@ -1,0 +1,74 @@
+"""Export trained weights with ultralytics' own exporter (fp32, batch 1, fixed size).
+
+    python -m models.export models/artifacts/yolov8n-shapes.pt --imgsz 320 --formats onnx openvino tflite \
+        --out models/artifacts
+
+Writes <stem>-<imgsz>.onnx, <stem>-<imgsz>_openvino_model/ (xml, bin, metadata.yaml) and
+<stem>-<imgsz>_float32.tflite. TFLite needs litert-torch, which lives in .venv-factory
+(see models/requirements-factory.txt): run this module with .venv-factory/bin/python for it.
+"""
+from models import settings  # noqa: F401  (must precede ultralytics)
+
+import argparse
+import importlib.util
+import shutil
+from pathlib import Path
+
+# format name here -> (ultralytics format, name of the result in --out)
+TARGETS = {
+    "onnx": ("onnx", "{stem}.onnx"),
+    "openvino": ("openvino", "{stem}_openvino_model"),
+    "tflite": ("litert", "{stem}_float32.tflite"),  # 8.4 redirects 'tflite' to LiteRT anyway
+}
+
+
+def export(weights, imgsz, formats, out_dir):
+    """Export weights to each format; return {format: Path in out_dir}."""
+    if "tflite" in formats and importlib.util.find_spec("litert_torch") is None:
+        raise SystemExit("tflite export needs litert-torch: use .venv-factory/bin/python -m models.export ...")
+    settings.init_ultralytics()
+    from ultralytics import YOLO
+
+    stem = f"{Path(weights).stem}-{imgsz}"
+    # ultralytics writes beside the weights and names results after them, so export from a
+    # renamed copy in build/: names carry the size and a 640 export cannot clobber a 320 one
+    work = settings.BUILD_DIR / "export" / stem
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    src = work / f"{stem}.pt"
+    shutil.copy2(weights, src)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for fmt in formats:
+        ul_format, name = TARGETS[fmt]
+        made = YOLO(str(src)).export(  # fresh model per format: the exporter mutates it
+            format=ul_format, imgsz=imgsz, batch=1, half=False,  # fp32
+            dynamic=False, simplify=True, nms=False, device="cpu",
+        )
+        if not made:
+            raise SystemExit(f"{fmt} export failed (see log above)")
+        dest = out_dir / name.format(stem=stem)
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        elif dest.exists():
+            dest.unlink()
+        shutil.move(str(made), dest)
+        results[fmt] = dest
+        print(f"{fmt}: {dest}")
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("weights")
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--formats", nargs="+", default=["onnx", "openvino", "tflite"], choices=sorted(TARGETS))
+    ap.add_argument("--out", default="models/artifacts")
+    args = ap.parse_args()
+    export(args.weights, args.imgsz, args.formats, args.out)
+
+
+if __name__ == "__main__":
+    main()

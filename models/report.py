@@ -1,0 +1,99 @@
+"""Judge every artifact through the runtime: size, mAP50-95 / mAP50 on the test split, bare engine latency.
+
+    python -m models.report models/artifacts --data build/dataset/data.yaml --out models/report.json
+
+Latency is the bare engine run on a prepared tensor (median of --reps after warm-up). All artifacts are
+loaded first and then run round-robin, so every pair compared in the table was measured side by side in one
+loop and shares the machine's noise. Writes the JSON and prints the Markdown table for models/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from runtime import Detector
+from runtime.preprocess import letterbox, to_tensor
+from runtime.val import validate
+
+
+def artifacts(folder: Path) -> list[Path]:
+    found = [p for p in sorted(folder.iterdir()) if p.suffix in (".onnx", ".tflite") or p.name.endswith(
+        "_openvino_model")]
+    return found
+
+
+def size_mb(path: Path) -> float:
+    files = path.rglob("*") if path.is_dir() else [path]
+    return sum(f.stat().st_size for f in files if f.suffix != ".yaml") / 2**20
+
+
+def precision_of(path: Path) -> str:
+    return "int8" if "int8" in path.name else "fp32"
+
+
+def latencies(paths: list[Path], reps: int, warmup: int, frame: np.ndarray) -> dict[str, list[float]]:
+    detectors = {p: Detector(p) for p in paths}
+    tensors = {p: to_tensor(letterbox(frame, d.input_hw)[0], d.engine.input) for p, d in detectors.items()}
+    times = {p.name: [] for p in paths}
+    for i in tqdm(range(warmup + reps), desc="latency (round-robin)"):
+        for p, d in detectors.items():
+            t0 = time.perf_counter()
+            d.engine.run(tensors[p])
+            if i >= warmup:
+                times[p.name].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--data", type=Path, default=Path("build/dataset/data.yaml"))
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("models/report.json"))
+    args = parser.parse_args(argv)
+
+    import cv2
+
+    paths = artifacts(args.folder)
+    frame = cv2.imread(str(sorted(Path("models/samples").glob("*.jpg"))[0]))
+    rows = []
+    for path in paths:
+        scores = validate(path, args.data, args.split)
+        rows.append({"artifact": path.name, "engine": scores["engine"], "precision": precision_of(path),
+                     "imgsz": Detector(path).input_hw[0], "size_mb": round(size_mb(path), 2),
+                     "map50_95": round(scores["map50_95"], 4), "map50": round(scores["map50"], 4)})
+    times = latencies(paths, args.reps, args.warmup, frame)
+    for row in rows:
+        t = np.asarray(times[row["artifact"]])
+        row["latency_ms"] = {"median": round(float(np.median(t)), 2), "p90": round(float(np.percentile(t, 90)), 2)}
+    report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
+              "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                           if line.startswith("model name")), "?"),
+              "split": args.split, "reps": args.reps, "rows": rows}
+    args.out.write_text(json.dumps(report, indent=2))
+    print(markdown(report))
+    return 0
+
+
+def markdown(report: dict) -> str:
+    lines = ["| artifact | engine | precision | imgsz | size MB | mAP50-95 | mAP50 | latency ms (median / p90) |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['artifact']} | {r['engine']} | {r['precision']} | {r['imgsz']} | {r['size_mb']:.1f} | "
+                     f"{r['map50_95']:.3f} | {r['map50']:.3f} | {r['latency_ms']['median']:.1f} / "
+                     f"{r['latency_ms']['p90']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

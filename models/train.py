@@ -1,0 +1,65 @@
+"""Train YOLOv8n from scratch (yolov8n.yaml, no pretrained weights) on a local data yaml.
+
+    python -m models.train --data build/dataset/data.yaml --imgsz 320 --epochs 200 --time 0.8 \
+        --out models/artifacts/yolov8n-shapes.pt
+"""
+from models import settings  # noqa: F401  (must precede ultralytics)
+
+import argparse
+import shutil
+from pathlib import Path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="build/dataset/data.yaml")
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--time", type=float, default=None,
+                    help="wall-time cap in hours; ultralytics then re-plans epochs and the LR schedule to fit it")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=0, help="0: augment in the main process (2-core CPU)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default=None, help="default: first GPU if torch sees one, else cpu")
+    ap.add_argument("--name", default=None, help="run name under build/runs (default yolov8n-shapes-<imgsz>)")
+    ap.add_argument("--out", default="models/artifacts/yolov8n-shapes.pt")
+    ap.add_argument("--force", action="store_true", help="train even if --out exists")
+    args = ap.parse_args()
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"{out} exists; skipping training (use --force to retrain)")
+        return
+
+    settings.init_ultralytics()
+    import torch
+    from ultralytics import YOLO
+
+    device = args.device or ("0" if torch.cuda.is_available() else "cpu")
+    model = YOLO("yolov8n.yaml")  # architecture only: nothing is downloaded
+    model.train(
+        data=str(Path(args.data).resolve()),
+        imgsz=args.imgsz,
+        epochs=args.epochs,
+        time=args.time,
+        batch=args.batch,
+        workers=args.workers,
+        device=device,
+        seed=args.seed,
+        deterministic=True,
+        pretrained=False,
+        amp=device != "cpu",  # the AMP check would fetch yolo11n.pt; pointless on CPU anyway
+        cache=False,  # cache="ram" is flagged by ultralytics as non-deterministic; jpg decode is cheap here
+        plots=False,  # plotting wants a downloaded font
+        project=str(settings.BUILD_DIR / "runs"),
+        name=args.name or f"yolov8n-shapes-{args.imgsz}",
+        exist_ok=True,
+    )
+    best = Path(model.trainer.best)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(best, out)
+    print(f"copied {best} -> {out}")
+
+
+if __name__ == "__main__":
+    main()
