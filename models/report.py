@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from runtime import Detector
-from runtime.preprocess import letterbox, to_tensor
+from runtime.preprocess import prepare
 from runtime.val import validate
 
 
@@ -41,7 +41,7 @@ def precision_of(path: Path) -> str:
 
 def latencies(paths: list[Path], reps: int, warmup: int, frame: np.ndarray) -> dict[str, list[float]]:
     detectors = {p: Detector(p) for p in paths}
-    tensors = {p: to_tensor(letterbox(frame, d.input_hw)[0], d.engine.input) for p, d in detectors.items()}
+    tensors = {p: prepare(frame, d.engine.input, d.input_hw)[0] for p, d in detectors.items()}
     times = {p.name: [] for p in paths}
     for i in tqdm(range(warmup + reps), desc="latency (round-robin)"):
         for p, d in detectors.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from runtime.engines import pick_engine
 from runtime.errors import InvalidFrameError, ModelLoadError
 from runtime.metadata import ModelMetadata, sidecar_metadata
 from runtime.options import DetectorOptions, validate_options
-from runtime.preprocess import Letterbox, as_bgr, letterbox, to_tensor
+from runtime.preprocess import InputTensor, Letterbox, as_bgr
 
 DEFAULT_IMGSZ = (640, 640)
 
@@ -36,6 +37,14 @@ class Detector:
         self.input_hw = self.engine.input.input_hw or self.options.imgsz or self.metadata.imgsz or DEFAULT_IMGSZ
         self.names = self.options.names or self.metadata.names
         self._nc = len(self.names) or None
+        self._local = threading.local()  # each thread letterboxes into its own input tensor
+        self._normalized_boxes: bool | None = None  # learnt from the first output: a model's head never changes
+
+    def _input_tensor(self) -> InputTensor:
+        tensor = getattr(self._local, "tensor", None)
+        if tensor is None:
+            tensor = self._local.tensor = InputTensor(self.engine.input, self.input_hw)
+        return tensor
 
     def _read_metadata(self) -> ModelMetadata:
         """A sidecar file wins (it is how users label models from elsewhere), then what the model carries."""
@@ -49,15 +58,17 @@ class Detector:
         """Detect objects in one BGR uint8 frame (or an image file)."""
         t0 = time.perf_counter()
         frame = as_bgr(self._read(frame) if isinstance(frame, (str, Path)) else frame)
-        canvas, box = letterbox(frame, self.input_hw)
-        tensor = to_tensor(canvas, self.engine.input)
+        tensor = self._input_tensor()
+        box = tensor.fill(frame)
         t1 = time.perf_counter()
-        raw = self.engine.run(tensor)
+        raw = self.engine.run(tensor.value())
         t2 = time.perf_counter()
-        detections = self._postprocess(raw, box)
+        xyxy, confidence, class_id = self._postprocess(raw, box)
         t3 = time.perf_counter()
         times = StageTimes(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, postprocess=(t3 - t2) * 1e3)
-        return detections.model_copy(update={"times": times})
+        # The arrays come typed and shaped from postprocess: skip re-validating them on the hot path.
+        return Detections.model_construct(xyxy=xyxy, confidence=confidence, class_id=class_id, names=self.names,
+                                          image_shape=box.frame_hw, times=times)
 
     def predict_batch(self, frames) -> list[Detections]:
         """One Detections per frame; the models are batch-1, so frames run one after another."""
@@ -65,17 +76,18 @@ class Detector:
 
     __call__ = predict
 
-    def _postprocess(self, raw: np.ndarray, box: Letterbox) -> Detections:
+    def _postprocess(self, raw: np.ndarray, box: Letterbox):
+        """Raw head -> (xyxy float32 (N, 4) in frame pixels, confidence float32 (N,), class_id int64 (N,))."""
         opts = self.options
-        pred, end2end = postprocess.canonical_head(raw, self._nc, self.input_hw, self.metadata.end2end)
+        pred, end2end, self._normalized_boxes = postprocess.canonical_head(
+            raw, self._nc, self.input_hw, self.metadata.end2end, self._normalized_boxes)
         if end2end:
             xyxy, conf, cls = postprocess.select_end2end(pred, conf=opts.conf, max_det=opts.max_det,
                                                          classes=opts.classes)
         else:
             xyxy, conf, cls = postprocess.select(pred, conf=opts.conf, iou=opts.iou, max_det=opts.max_det,
                                                  classes=opts.classes, agnostic=opts.agnostic)
-        return Detections(xyxy=box.boxes_to_frame(xyxy), confidence=conf, class_id=cls, names=self.names,
-                          image_shape=box.frame_hw)
+        return box.boxes_to_frame(xyxy), conf.astype(np.float32, copy=False), cls.astype(np.int64, copy=False)
 
     @staticmethod
     def _read(path: str | Path) -> np.ndarray:

@@ -9,10 +9,12 @@ CLASS_OFFSET = 7680  # ultralytics' max_wh: shifts each class's boxes apart so o
 MAX_NMS = 30000  # candidates kept (by score) before NMS, as ultralytics does
 
 
-def canonical_head(raw: np.ndarray, nc: int | None, input_hw: tuple[int, int], end2end: bool | None):
+def canonical_head(raw: np.ndarray, nc: int | None, input_hw: tuple[int, int], end2end: bool | None,
+                   normalized: bool | None = None):
     """Bring any supported raw output to (4+nc, A) channels-first, or (N, 6) for end2end models.
 
-    Returns (array, is_end2end). Boxes normalized to 0..1 (as TF/LiteRT exports give) are scaled to pixels.
+    Returns (array, is_end2end, boxes_were_normalized). Boxes normalized to 0..1 (as TF/LiteRT exports give) are
+    scaled to pixels; pass the returned flag back in to skip re-detecting it on every frame of the same model.
     """
     pred = raw[0] if raw.ndim == 3 else raw
     if pred.ndim != 2:
@@ -24,7 +26,9 @@ def canonical_head(raw: np.ndarray, nc: int | None, input_hw: tuple[int, int], e
         known = nc is not None and 4 + nc in pred.shape
         channels_first = pred.shape[0] == 4 + nc if known else pred.shape[0] < pred.shape[1]
         pred = pred if channels_first else pred.T
-    if boxes_are_normalized(pred, end2end):
+    if normalized is None:
+        normalized = boxes_are_normalized(pred, end2end)
+    if normalized:  # None (no evidence yet: an end2end frame without boxes) scales nothing and is not learnt
         h, w = input_hw
         scale = np.array([w, h, w, h], dtype=np.float32)
         pred = pred.copy()
@@ -32,16 +36,16 @@ def canonical_head(raw: np.ndarray, nc: int | None, input_hw: tuple[int, int], e
             pred[:, :4] *= scale
         else:
             pred[:4] *= scale[:, None]
-    return pred, end2end
+    return pred, end2end, normalized
 
 
-def boxes_are_normalized(pred: np.ndarray, end2end: bool) -> bool:
+def boxes_are_normalized(pred: np.ndarray, end2end: bool) -> bool | None:
     """TF/LiteRT exports give boxes in 0..1. Anchor centres tile the input, so in pixels their mean is ~imgsz/2
     (>= 16), normalized ~0.5; garbage anchors reach at most ~1.8 normalized. End2end rows are real boxes."""
     if end2end:
         real = pred[pred[:, 4] > 0, :4]
-        return bool(real.size) and float(np.abs(real).max()) <= 1.5
-    return pred.shape[1] > 0 and float(np.abs(pred[:2]).mean()) < 2.0
+        return float(np.abs(real).max()) <= 1.5 if real.size else None
+    return float(np.abs(pred[:2]).mean()) < 2.0 if pred.shape[1] else None
 
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:

@@ -37,9 +37,8 @@ class Letterbox:
         out = xyxy.astype(np.float32, copy=True)
         out -= np.array([left, top, left, top], dtype=np.float32)
         out /= np.array([w / self.frame_hw[1], h / self.frame_hw[0]] * 2, dtype=np.float32)
-        out[:, [0, 2]] = out[:, [0, 2]].clip(0, self.frame_hw[1])
-        out[:, [1, 3]] = out[:, [1, 3]].clip(0, self.frame_hw[0])
-        return out
+        frame_h, frame_w = self.frame_hw
+        return np.clip(out, 0, np.array([frame_w, frame_h, frame_w, frame_h], dtype=np.float32), out=out)
 
     def frame_to_input(self, xyxy: np.ndarray) -> np.ndarray:
         """Frame-pixel boxes -> input pixels (the letterbox's forward map, for tests and drawing)."""
@@ -47,18 +46,6 @@ class Letterbox:
         left, top = self.pad_left_top
         scale = np.array([w / self.frame_hw[1], h / self.frame_hw[0]] * 2, dtype=np.float64)
         return xyxy * scale + np.array([left, top, left, top])
-
-
-def letterbox(frame: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
-    """Resize keeping aspect (bilinear), pad to input_hw with grey 114, centred."""
-    box = Letterbox(frame_hw=frame.shape[:2], input_hw=tuple(input_hw))
-    w, h = box.resized_wh
-    if (w, h) != (frame.shape[1], frame.shape[0]):
-        frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
-    left, top = box.pad_left_top
-    canvas = np.full((*box.input_hw, 3), PAD_VALUE, dtype=np.uint8)
-    canvas[top : top + h, left : left + w] = frame
-    return canvas, box
 
 
 def as_bgr(frame) -> np.ndarray:
@@ -82,22 +69,50 @@ def as_bgr(frame) -> np.ndarray:
     return frame
 
 
-def to_tensor(canvas: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """BGR uint8 canvas -> the engine's input tensor (RGB, layout, dtype, quantization)."""
-    if spec.layout == "NHWC":
-        rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)[None]
-        if spec.is_quantized:
-            return spec.quantize_lut()[rgb]
-        tensor = rgb.astype(np.float32)
-    else:
-        # Split into planes (fast in OpenCV) and widen each into its RGB slot: one pass over the pixels.
-        h, w = canvas.shape[:2]
-        planar_dtype = spec.dtype if spec.is_quantized else np.float32
-        tensor = np.empty((1, 3, h, w), dtype=planar_dtype)
-        lut = spec.quantize_lut() if spec.is_quantized else None
-        for channel, plane in enumerate(reversed(cv2.split(canvas))):
-            tensor[0, channel] = plane if lut is None else lut[plane]
-        if spec.is_quantized:
-            return tensor
-    tensor /= np.float32(255)  # divide, not multiply by 1/255: bit-equal to ultralytics' input
-    return tensor if spec.dtype == np.float32 else tensor.astype(spec.dtype)
+class InputTensor:
+    """The model's input tensor, which frames are letterboxed straight into.
+
+    Only the resized frame's area is written per call; the grey border is written when the frame size changes.
+    Equal, value for value, to ultralytics' LetterBox + BGR->RGB + /255 (or to the quantized values for int inputs).
+    One per thread: the array is reused by the next fill.
+    """
+
+    def __init__(self, spec: InputSpec, input_hw: tuple[int, int]):
+        self.spec, self.input_hw = spec, tuple(input_hw)
+        h, w = self.input_hw
+        shape = (1, 3, h, w) if spec.layout == "NCHW" else (1, h, w, 3)
+        self._lut = spec.quantize_lut() if spec.is_quantized else None
+        self.array = np.empty(shape, dtype=spec.dtype if spec.is_quantized else np.float32)
+        self._box: Letterbox | None = None
+
+    def fill(self, frame: np.ndarray) -> Letterbox:
+        box = Letterbox(frame_hw=frame.shape[:2], input_hw=self.input_hw)
+        if box != self._box:
+            self.array[...] = self._lut[PAD_VALUE] if self._lut is not None else np.float32(PAD_VALUE) / 255
+            self._box = box
+        w, h = box.resized_wh
+        if (w, h) != (frame.shape[1], frame.shape[0]):
+            frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+        left, top = box.pad_left_top
+        if self.spec.layout == "NCHW":
+            roi = self.array[0, :, top : top + h, left : left + w]
+            for channel, plane in enumerate(reversed(cv2.split(frame))):  # planes come out BGR: fill RGB
+                roi[channel] = plane if self._lut is None else self._lut[plane]
+        else:
+            roi = self.array[0, top : top + h, left : left + w]
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            roi[...] = rgb if self._lut is None else self._lut[rgb]
+        if self._lut is None:
+            roi /= np.float32(255)  # divide, not multiply by 1/255: bit-equal to ultralytics' input
+        return box
+
+    def value(self) -> np.ndarray:
+        """The tensor in the engine's dtype (float16 models get a converted copy)."""
+        return self.array if self.array.dtype == self.spec.dtype else self.array.astype(self.spec.dtype)
+
+
+def prepare(frame: np.ndarray, spec: InputSpec, input_hw: tuple[int, int] | None = None):
+    """One frame -> (a fresh input tensor, its Letterbox): for calibration, benchmarks and tests."""
+    tensor = InputTensor(spec, input_hw or spec.input_hw)
+    box = tensor.fill(frame)
+    return tensor.value().copy(), box

@@ -63,7 +63,7 @@ def head(boxes_xywh, scores):
 def test_class_aware_keeps_overlapping_boxes_of_other_classes_and_agnostic_does_not():
     boxes = np.array([[50, 50, 20, 20], [51, 50, 20, 20], [150, 150, 30, 30]], np.float32)
     scores = np.array([[0.9, 0.0], [0.0, 0.8], [0.7, 0.0]], np.float32)
-    pred, _ = canonical_head(head(boxes, scores), 2, (320, 320), False)
+    pred, *_ = canonical_head(head(boxes, scores), 2, (320, 320), False)
     xyxy, conf, cls = select(pred, conf=0.25, iou=0.5, max_det=300)
     assert cls.tolist() == [0, 1, 0] and conf.tolist() == pytest.approx([0.9, 0.8, 0.7])
     xyxy, conf, cls = select(pred, conf=0.25, iou=0.5, max_det=300, agnostic=True)
@@ -92,7 +92,7 @@ def test_layouts_agree():
 
 def test_end2end_output_is_filtered_not_suppressed():
     rows = np.array([[10, 10, 50, 50, 0.9, 1], [11, 11, 50, 50, 0.8, 1], [0, 0, 5, 5, 0.1, 0]], np.float32)
-    pred, end2end = canonical_head(rows[None], 3, (320, 320), None)
+    pred, end2end, _ = canonical_head(rows[None], 3, (320, 320), None)
     assert end2end
     xyxy, conf, cls = select_end2end(pred, conf=0.25, max_det=300)
     assert len(xyxy) == 2 and cls.tolist() == [1, 1]

@@ -8,22 +8,40 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.engines.base import InputSpec
-from runtime.preprocess import Letterbox, as_bgr, letterbox, to_tensor
+from runtime.preprocess import InputTensor, Letterbox, as_bgr, prepare
 
 sizes = st.tuples(st.integers(1, 1500), st.integers(1, 1500))
 inputs = st.sampled_from([(320, 320), (640, 640), (160, 160), (384, 640)])
 
 
-@settings(max_examples=60, deadline=None)
-@given(frame_hw=sizes, input_hw=inputs, seed=st.integers(0, 2**16))
-def test_letterbox_equals_ultralytics(frame_hw, input_hw, seed):
+def reference_tensor(frame, input_hw):
+    """ultralytics' own pipeline: LetterBox, then BGR->RGB, HWC->CHW, float, /255 (as its predictor does)."""
+    import torch
     from ultralytics.data.augment import LetterBox
 
+    canvas = LetterBox(input_hw, auto=False, stride=32)(image=frame)
+    return torch.from_numpy(canvas)[None].permute(0, 3, 1, 2).flip(1).float().div_(255).numpy()
+
+
+FLOAT_NCHW = InputSpec("images", (1, 3, None, None), "NCHW", np.dtype(np.float32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame_hw=sizes, input_hw=inputs, seed=st.integers(0, 2**16))
+def test_input_tensor_equals_ultralytics_bit_for_bit(frame_hw, input_hw, seed):
     frame = np.random.default_rng(seed).integers(0, 256, (*frame_hw, 3), dtype=np.uint8)
-    ours, _ = letterbox(frame, input_hw)
-    ref = LetterBox(input_hw, auto=False, stride=32)(image=frame)
-    assert ours.shape == ref.shape
-    assert np.array_equal(ours, ref)
+    ours, _ = prepare(frame, FLOAT_NCHW, input_hw)
+    assert np.array_equal(ours, reference_tensor(frame, input_hw))
+
+
+def test_reused_tensor_rewrites_the_border_when_the_frame_size_changes():
+    """A wide frame then a tall one through one InputTensor equals fresh tensors for each."""
+    rng = np.random.default_rng(0)
+    tensor = InputTensor(FLOAT_NCHW, (64, 64))
+    for shape in [(20, 60, 3), (60, 20, 3), (60, 20, 3), (64, 64, 3), (10, 10, 3)]:
+        frame = rng.integers(0, 256, shape, dtype=np.uint8)
+        tensor.fill(frame)
+        assert np.array_equal(tensor.value(), reference_tensor(frame, (64, 64)))
 
 
 @settings(max_examples=100, deadline=None)
@@ -46,21 +64,29 @@ def test_boxes_to_frame_equals_scale_boxes_and_inverts_letterbox(frame_hw, input
 def test_tensor_is_rgb_scaled_nchw():
     canvas = np.zeros((4, 6, 3), np.uint8)
     canvas[..., 0], canvas[..., 2] = 255, 51  # BGR: blue 255, red 51
-    spec = InputSpec("images", (1, 3, 4, 6), "NCHW", np.dtype(np.float32))
-    tensor = to_tensor(canvas, spec)
+    tensor, _ = prepare(canvas, InputSpec("images", (1, 3, 4, 6), "NCHW", np.dtype(np.float32)))
     assert tensor.shape == (1, 3, 4, 6) and tensor.dtype == np.float32
     np.testing.assert_allclose(tensor[0, 0], 0.2)  # R
     np.testing.assert_allclose(tensor[0, 2], 1.0)  # B
 
 
 def test_tensor_nhwc_float16_and_int8():
-    canvas = np.full((2, 2, 3), 255, np.uint8)
-    nhwc16 = to_tensor(canvas, InputSpec("x", (1, 2, 2, 3), "NHWC", np.dtype(np.float16)))
-    assert nhwc16.shape == (1, 2, 2, 3) and nhwc16.dtype == np.float16 and float(nhwc16.max()) == 1.0
-    q = to_tensor(canvas, InputSpec("x", (1, 2, 2, 3), "NHWC", np.dtype(np.int8), scale=1 / 255, zero_point=-128))
-    assert q.dtype == np.int8 and int(q.max()) == 127
-    assert int(to_tensor(canvas * 0, InputSpec("x", (1, 2, 2, 3), "NHWC", np.dtype(np.int8), 1 / 255, -128)).min()) \
-        == -128
+    frame = np.full((2, 4, 3), 255, np.uint8)  # letterboxed into 4x4: rows 0 and 3 are the grey border
+    nhwc16, _ = prepare(frame, InputSpec("x", (1, 4, 4, 3), "NHWC", np.dtype(np.float16)))
+    assert nhwc16.shape == (1, 4, 4, 3) and nhwc16.dtype == np.float16 and float(nhwc16.max()) == 1.0
+    assert float(nhwc16[0, 0, 0, 0]) == pytest.approx(114 / 255, abs=1e-3)
+    q, _ = prepare(frame, InputSpec("x", (1, 4, 4, 3), "NHWC", np.dtype(np.int8), scale=1 / 255, zero_point=-128))
+    assert q.dtype == np.int8 and int(q[0, 1:3].min()) == 127 and int(q[0, 0, 0, 0]) == 114 - 128
+    zero, _ = prepare(frame * 0, InputSpec("x", (1, 4, 4, 3), "NHWC", np.dtype(np.int8), 1 / 255, -128))
+    assert int(zero[0, 1:3].max()) == -128
+
+
+def test_tensor_nchw_uint8_quantized():
+    frame = np.zeros((2, 2, 3), np.uint8)
+    frame[..., 2] = 255  # red
+    q, _ = prepare(frame, InputSpec("x", (1, 3, 2, 2), "NCHW", np.dtype(np.uint8), scale=1 / 255, zero_point=0))
+    assert q.shape == (1, 3, 2, 2) and q.dtype == np.uint8
+    assert q[0, 0].tolist() == [[255, 255], [255, 255]] and int(q[0, 1:].max()) == 0
 
 
 @pytest.mark.parametrize("shape", [(5, 7), (5, 7, 1), (5, 7, 4)])
@@ -69,10 +95,3 @@ def test_grey_and_bgra_frames_become_bgr(shape):
     out = as_bgr(frame)
     assert out.shape == (5, 7, 3) and out.dtype == np.uint8 and int(out[0, 0, 0]) == 9
 
-
-def test_tensor_nchw_uint8_quantized():
-    canvas = np.zeros((2, 2, 3), np.uint8)
-    canvas[..., 2] = 255  # red
-    q = to_tensor(canvas, InputSpec("x", (1, 3, 2, 2), "NCHW", np.dtype(np.uint8), scale=1 / 255, zero_point=0))
-    assert q.shape == (1, 3, 2, 2) and q.dtype == np.uint8
-    assert q[0, 0].tolist() == [[255, 255], [255, 255]] and int(q[0, 1:].max()) == 0
