@@ -4,7 +4,9 @@ Each repetition runs, back to back on the same frame: the bare engine on a prepa
 and (if installed) ultralytics' predict on the same model file. Our overhead is taken inside each predict call
 (its total minus its own engine call), so the engine's run-to-run noise (+-20 ms on a shared 2-core machine)
 does not swamp a ~1 ms figure; the bare runs show that the engine call inside predict costs what a bare run
-costs. Interleaving keeps machine noise common to us and ultralytics; medians and p90 are reported.
+costs. Interleaving keeps machine noise common to us and ultralytics, and the order rotates every repetition
+so that no one always runs right after another's thread pool (ultralytics' ONNX Runtime session spins; ours
+does not). Medians and p90 are reported.
 ONNX Runtime spinning stays off (our default) so one session's idle threads do not steal the other's cores.
 
     python -m benchmarks.overhead models/artifacts/yolov8n-shapes-640.onnx --frame 1920x1080 --reps 100
@@ -71,30 +73,41 @@ def run(model: Path, frame_wh: tuple[int, int], reps: int, warmup: int) -> dict:
         reference = YOLO(str(model), task="detect")
     except ImportError:
         reference = None
-    rows = {"bare": [], "predict": [], "inference": [], "overhead": [], "pre": [], "post": [], "ul_pre_post": [],
-            "ul_total": []}
-    for i in tqdm(range(warmup + reps), desc=f"{model.name} @ {frame_wh[0]}x{frame_wh[1]}"):
+    rows = {k: [] for k in ("bare", "predict", "inference", "overhead", "pre", "post", "ul_pre_post", "ul_total")}
+    sample = {}
+
+    def bare():
         t0 = time.perf_counter()
         detector.engine.run(tensor)
-        bare = (time.perf_counter() - t0) * 1e3
+        sample["bare"] = (time.perf_counter() - t0) * 1e3
+
+    def ours():
         t0 = time.perf_counter()
-        det = detector.predict(frame)
-        total = (time.perf_counter() - t0) * 1e3
-        if reference is not None:
-            speed = reference.predict(frame, imgsz=detector.input_hw[0], verbose=False)[0].speed
+        sample["det"] = detector.predict(frame)
+        sample["total"] = (time.perf_counter() - t0) * 1e3
+
+    def theirs():
+        sample["speed"] = reference.predict(frame, imgsz=detector.input_hw[0], verbose=False)[0].speed
+
+    steps = [bare, ours] + ([theirs] if reference is not None else [])
+    for i in tqdm(range(warmup + reps), desc=f"{model.name} @ {frame_wh[0]}x{frame_wh[1]}"):
+        for step in steps[i % len(steps):] + steps[: i % len(steps)]:  # rotate: no step always follows another
+            step()
         if i < warmup:
             continue
-        rows["bare"].append(bare)
-        rows["predict"].append(total)
+        det = sample["det"]
+        rows["bare"].append(sample["bare"])
+        rows["predict"].append(sample["total"])
         rows["inference"].append(det.times.inference)
-        rows["overhead"].append(total - det.times.inference)
+        rows["overhead"].append(sample["total"] - det.times.inference)
         rows["pre"].append(det.times.preprocess)
         rows["post"].append(det.times.postprocess)
         if reference is not None:
+            speed = sample["speed"]
             rows["ul_pre_post"].append(speed["preprocess"] + speed["postprocess"])
             rows["ul_total"].append(speed["preprocess"] + speed["inference"] + speed["postprocess"])
     summary = {k: stats(v) for k, v in rows.items() if v}
-    summary["detections"] = len(det)
+    summary["detections"] = len(sample["det"])
     if reference is not None:
         summary["overhead_vs_ultralytics_pre_post"] = summary["overhead"]["median"] / summary["ul_pre_post"]["median"]
     return summary
