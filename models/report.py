@@ -1,10 +1,11 @@
 """Judge every artifact through the runtime: size, mAP50-95 / mAP50 on the test split, bare engine latency.
 
-    python -m models.report models/artifacts --data build/dataset/data.yaml --out models/report.json
+    python -m models.report models/artifacts build/artifacts-640 --data build/dataset/data.yaml
 
 Latency is the bare engine run on a prepared tensor (median of --reps after warm-up). All artifacts are
 loaded first and then run round-robin, so every pair compared in the table was measured side by side in one
-loop and shares the machine's noise. Writes the JSON and prints the Markdown table for models/README.md.
+loop and shares the machine's noise. Writes the JSON and puts the Markdown table into models/README.md
+(between its report markers).
 """
 
 from __future__ import annotations
@@ -54,17 +55,18 @@ def latencies(paths: list[Path], reps: int, warmup: int, frame: np.ndarray) -> d
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--data", type=Path, default=Path("build/dataset/data.yaml"))
     parser.add_argument("--split", default="test")
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("models/report.json"))
+    parser.add_argument("--readme", type=Path, default=Path("models/README.md"))
     args = parser.parse_args(argv)
 
     import cv2
 
-    paths = artifacts(args.folder)
+    paths = [p for folder in args.folders if folder.is_dir() for p in artifacts(folder)]
     frame = cv2.imread(str(sorted(Path("models/samples").glob("*.jpg"))[0]))
     rows = []
     for path in paths:
@@ -81,12 +83,24 @@ def main(argv=None) -> int:
                            if line.startswith("model name")), "?"),
               "split": args.split, "reps": args.reps, "rows": rows}
     args.out.write_text(json.dumps(report, indent=2))
-    print(markdown(report))
+    table = markdown(report)
+    print(table)
+    if args.readme.exists():
+        replace_between_markers(args.readme, table)
     return 0
 
 
+def replace_between_markers(readme: Path, table: str) -> None:
+    text = readme.read_text()
+    start, end = "<!-- report:start -->", "<!-- report:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        readme.write_text(f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}")
+
+
 def markdown(report: dict) -> str:
-    lines = ["| artifact | engine | precision | imgsz | size MB | mAP50-95 | mAP50 | latency ms (median / p90) |",
+    lines = [f"Measured {report['date']} on {report['cpu']} ({report['machine']}), {report['split']} split, latency = "
+             f"bare engine run, median / p90 of {report['reps']} round-robin runs.", "","| artifact | engine | precision | imgsz | size MB | mAP50-95 | mAP50 | latency ms (median / p90) |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         lines.append(f"| {r['artifact']} | {r['engine']} | {r['precision']} | {r['imgsz']} | {r['size_mb']:.1f} | "

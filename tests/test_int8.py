@@ -1,0 +1,46 @@
+"""The shipped int8 models load in the runtime and find what their fp32 sources find."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import ARTIFACTS, SHIPPED, box_iou
+from runtime import Detector
+
+INT8 = {
+    "onnxruntime": ARTIFACTS / "yolov8n-shapes-320_int8.onnx",
+    "openvino": ARTIFACTS / "yolov8n-shapes-320_int8_openvino_model",
+    "tflite": ARTIFACTS / "yolov8n-shapes-320_int8.tflite",
+}
+
+
+def size(path):
+    return sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size
+
+
+@pytest.mark.parametrize("engine", sorted(INT8))
+def test_int8_model_is_small_and_agrees_with_fp32(engine, samples):
+    fp32, int8 = Detector(SHIPPED[engine]), Detector(INT8[engine])
+    assert int8.engine.name == engine and int8.names == fp32.names and int8.input_hw == fp32.input_hw
+    assert size(INT8[engine]) <= 0.30 * size(SHIPPED[engine])
+    matched = total = 0
+    for frame in samples:
+        a, b = fp32.predict(frame), int8.predict(frame)
+        total += len(a)
+        if len(a) and len(b):
+            iou = box_iou(a.xyxy, b.xyxy)
+            iou[a.class_id[:, None] != b.class_id[None, :]] = 0
+            matched += int((iou.max(axis=1) >= 0.8).sum())
+    assert total >= 10 and matched >= 0.8 * total, f"{matched} of {total} fp32 boxes found by the int8 model"
+
+
+def test_int8_scores_stay_close_on_strong_detections(samples):
+    """Confident fp32 boxes keep their score within 0.1 through the int8 ONNX model."""
+    fp32, int8 = Detector(SHIPPED["onnxruntime"], conf=0.5), Detector(INT8["onnxruntime"], conf=0.3)
+    for frame in samples:
+        a, b = fp32.predict(frame), int8.predict(frame)
+        for det in a:
+            iou = box_iou(np.array([det.xyxy]), b.xyxy)[0] if len(b) else np.zeros(0)
+            assert iou.size and iou.max() > 0.8
+            assert abs(b.confidence[iou.argmax()] - det.confidence) < 0.1
