@@ -69,41 +69,53 @@ def as_bgr(frame) -> np.ndarray:
     return frame
 
 
+def resize(frame: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize as ultralytics does it, but cheaper for odd integer shrink factors (1080p -> 640: 3x).
+
+    There every output pixel's bilinear source point lands exactly on the centre pixel of its 3x3 (5x5...)
+    block, so bilinear equals nearest-centre sampling bit for bit and only a third of the rows need reading.
+    """
+    (w, h), (fh, fw) = size_wh, frame.shape[:2]
+    factor = fw // w
+    if factor > 1 and factor % 2 and fw == factor * w and fh == factor * h:
+        return cv2.resize(frame, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 class InputTensor:
     """The model's input tensor, which frames are letterboxed straight into.
 
     Only the resized frame's area is written per call; the grey border is written when the frame size changes.
-    Equal, value for value, to ultralytics' LetterBox + BGR->RGB + /255 (or to the quantized values for int inputs).
-    One per thread: the array is reused by the next fill.
+    Pixels go through one 256-entry table: value/255 for float inputs (bit-equal to ultralytics' division),
+    the quantized value for int8/uint8 inputs. One per thread: the array is reused by the next fill.
     """
 
     def __init__(self, spec: InputSpec, input_hw: tuple[int, int]):
         self.spec, self.input_hw = spec, tuple(input_hw)
         h, w = self.input_hw
         shape = (1, 3, h, w) if spec.layout == "NCHW" else (1, h, w, 3)
-        self._lut = spec.quantize_lut() if spec.is_quantized else None
-        self.array = np.empty(shape, dtype=spec.dtype if spec.is_quantized else np.float32)
+        if spec.is_quantized:
+            self._lut = spec.quantize_lut()
+        else:
+            self._lut = np.arange(256, dtype=np.float32) / np.float32(255)
+        self.array = np.empty(shape, dtype=self._lut.dtype)
         self._box: Letterbox | None = None
 
     def fill(self, frame: np.ndarray) -> Letterbox:
         box = Letterbox(frame_hw=frame.shape[:2], input_hw=self.input_hw)
         if box != self._box:
-            self.array[...] = self._lut[PAD_VALUE] if self._lut is not None else np.float32(PAD_VALUE) / 255
+            self.array[...] = self._lut[PAD_VALUE]
             self._box = box
         w, h = box.resized_wh
         if (w, h) != (frame.shape[1], frame.shape[0]):
-            frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+            frame = resize(frame, (w, h))
         left, top = box.pad_left_top
         if self.spec.layout == "NCHW":
             roi = self.array[0, :, top : top + h, left : left + w]
             for channel, plane in enumerate(reversed(cv2.split(frame))):  # planes come out BGR: fill RGB
-                roi[channel] = plane if self._lut is None else self._lut[plane]
+                cv2.LUT(plane, self._lut, dst=roi[channel])
         else:
-            roi = self.array[0, top : top + h, left : left + w]
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            roi[...] = rgb if self._lut is None else self._lut[rgb]
-        if self._lut is None:
-            roi /= np.float32(255)  # divide, not multiply by 1/255: bit-equal to ultralytics' input
+            cv2.LUT(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self._lut, dst=self.array[0, top : top + h, left : left + w])
         return box
 
     def value(self) -> np.ndarray:

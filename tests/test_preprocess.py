@@ -34,6 +34,16 @@ def test_input_tensor_equals_ultralytics_bit_for_bit(frame_hw, input_hw, seed):
     assert np.array_equal(ours, reference_tensor(frame, input_hw))
 
 
+@pytest.mark.parametrize("frame_hw, input_hw", [((1080, 1920), (640, 640)), ((960, 960), (320, 320)),
+                                               ((1600, 1600), (320, 320)), ((1080, 1920), (384, 640)),
+                                               ((720, 1280), (640, 640)), ((2160, 3840), (640, 640))])
+def test_integer_shrink_factors_equal_ultralytics(frame_hw, input_hw):
+    """The odd-factor shortcut (1080p -> 640 is 3x) and the even/other factors stay bit-equal to bilinear."""
+    frame = np.random.default_rng(5).integers(0, 256, (*frame_hw, 3), dtype=np.uint8)
+    ours, _ = prepare(frame, FLOAT_NCHW, input_hw)
+    assert np.array_equal(ours, reference_tensor(frame, input_hw))
+
+
 def test_reused_tensor_rewrites_the_border_when_the_frame_size_changes():
     """A wide frame then a tall one through one InputTensor equals fresh tensors for each."""
     rng = np.random.default_rng(0)
