@@ -94,13 +94,25 @@ def _scalar(text: str):
         return text
 
 
+METADATA_KEYS = ("names", "imgsz", "stride")
+
+
 def sidecar_metadata(model_path: Path) -> ModelMetadata | None:
-    """A `<model>.json` / `<model>.yaml` beside the model, or OpenVINO's `metadata.yaml`, if present."""
+    """A `<model>.json` / `<model>.yaml` beside the model, or OpenVINO's `metadata.yaml`, if present.
+
+    A file there that is not metadata (a training recipe, say: no names/imgsz/stride, or not this simple
+    format) is passed over rather than trusted or allowed to break loading.
+    """
     folder = model_path if model_path.is_dir() else model_path.parent
     stem = model_path.with_suffix("")
     for candidate in (stem.with_suffix(".json"), stem.with_suffix(".yaml"), folder / "metadata.yaml"):
-        if candidate.is_file() and candidate != model_path:
+        if not candidate.is_file() or candidate == model_path:
+            continue
+        try:
             text = candidate.read_text()
             raw = json.loads(text) if candidate.suffix == ".json" else read_simple_yaml(text)
-            return ModelMetadata.from_mapping(raw, source=candidate.name)
+            if isinstance(raw, dict) and any(key in raw for key in METADATA_KEYS):
+                return ModelMetadata.from_mapping(raw, source=candidate.name)
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
     return None

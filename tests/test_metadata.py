@@ -51,3 +51,13 @@ def test_names_fall_back_to_class_numbers():
 def test_names_option_overrides_metadata(yaml_models):
     detector = Detector(yaml_models["onnxruntime"], names={0: "a", 1: "b", 2: "c"})
     assert detector.names[2] == "c"
+
+
+def test_a_recipe_yaml_beside_the_model_is_not_taken_for_metadata(yaml_models, tmp_path):
+    model = tmp_path / "yolov8n-light.onnx"
+    shutil.copy(yaml_models["onnxruntime"], model)
+    (tmp_path / "yolov8n-light.yaml").write_text(
+        "nc: 80\nbackbone:\n  - [-1, 1, Conv, [64, 3, 2]]\n  - [-1, 1, Conv, [128, 3, 2]]\nhead:\n  - [[15], 1, Detect, [nc]]\n")
+    (tmp_path / "metadata.yaml").write_text("not: [valid\n  : yaml")
+    detector = Detector(model)
+    assert detector.metadata.source == "embedded" and detector.metadata.imgsz == (160, 160)
