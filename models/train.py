@@ -2,6 +2,8 @@
 
     python -m models.train --data build/dataset/data.yaml --imgsz 320 --epochs 200 --time 0.8 \
         --out models/artifacts/yolov8n-shapes.pt
+
+--model picks another architecture yaml, e.g. models/recipes/yolov8n-light.yaml (see models/blocks.py).
 """
 from models import settings  # noqa: F401  (must precede ultralytics)
 
@@ -13,6 +15,8 @@ from pathlib import Path
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="build/dataset/data.yaml")
+    ap.add_argument("--model", default="yolov8n.yaml",
+                    help="model yaml: an ultralytics name or a path such as models/recipes/yolov8n-light.yaml")
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--time", type=float, default=None,
@@ -21,12 +25,13 @@ def main():
     ap.add_argument("--workers", type=int, default=0, help="0: augment in the main process (2-core CPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None, help="default: first GPU if torch sees one, else cpu")
-    ap.add_argument("--name", default=None, help="run name under build/runs (default yolov8n-shapes-<imgsz>)")
-    ap.add_argument("--out", default="models/artifacts/yolov8n-shapes.pt")
+    ap.add_argument("--name", default=None, help="run name under build/runs (default <model stem>-shapes-<imgsz>)")
+    ap.add_argument("--out", default=None, help="default models/artifacts/<model stem>-shapes.pt")
     ap.add_argument("--force", action="store_true", help="train even if --out exists")
     args = ap.parse_args()
 
-    out = Path(args.out)
+    stem = Path(args.model).stem  # yolov8n for the default: the baseline's names are unchanged
+    out = Path(args.out or f"models/artifacts/{stem}-shapes.pt")
     if out.exists() and not args.force:
         print(f"{out} exists; skipping training (use --force to retrain)")
         return
@@ -35,8 +40,11 @@ def main():
     import torch
     from ultralytics import YOLO
 
+    from models import blocks
+
+    blocks.register()  # lets the yaml builder use models/blocks.py's blocks; no effect on ultralytics' own ones
     device = args.device or ("0" if torch.cuda.is_available() else "cpu")
-    model = YOLO("yolov8n.yaml")  # architecture only: nothing is downloaded
+    model = YOLO(args.model)  # architecture only: nothing is downloaded
     model.train(
         data=str(Path(args.data).resolve()),
         imgsz=args.imgsz,
@@ -52,7 +60,7 @@ def main():
         cache=False,  # cache="ram" is flagged by ultralytics as non-deterministic; jpg decode is cheap here
         plots=False,  # plotting wants a downloaded font
         project=str(settings.BUILD_DIR / "runs"),
-        name=args.name or f"yolov8n-shapes-{args.imgsz}",
+        name=args.name or f"{stem}-shapes-{args.imgsz}",
         exist_ok=True,
     )
     best = Path(model.trainer.best)
