@@ -10,7 +10,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/build/ultralytics-config
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/build/mpl
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test bench models clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,35 @@ test: install-test
 
 bench: install-test
 	$(PY) -m benchmarks.overhead $(MODEL_DIR)/yolov8n-shapes-640.onnx --frame 1920x1080 --reps 100
+
+# The model factory: its own venv, since litert-torch (TFLite export) pulls jax and transformers.
+FACTORY := .venv-factory
+FPY := $(FACTORY)/bin/python
+DATA := build/dataset/data.yaml
+WEIGHTS := $(MODEL_DIR)/yolov8n-shapes.pt
+BIG := build/artifacts-640
+
+$(FACTORY)/.installed: models/requirements-factory.txt setup.cfg
+	$(PYTHON) -m venv $(FACTORY)
+	$(FPY) -m pip --disable-pip-version-check -q install -r models/requirements-factory.txt
+	$(FPY) -m pip --disable-pip-version-check -q install -e '.[all,val]'
+	touch $@
+
+# Dataset, training (skipped while the weights exist: delete them to retrain), fp32 exports at 320 (shipped)
+# and 640 (build/, only the ONNX is shipped, for the benchmarks), int8 for every engine, then the report.
+models: $(FACTORY)/.installed
+	$(FPY) -m models.dataset --out build/dataset --seed 0
+	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 200 --time 0.8 --out $(WEIGHTS)
+	$(FPY) -m models.export $(WEIGHTS) --imgsz 320 --formats onnx openvino tflite --out $(MODEL_DIR)
+	$(FPY) -m models.export $(WEIGHTS) --imgsz 640 --formats onnx openvino tflite --out $(BIG)
+	cp $(BIG)/yolov8n-shapes-640.onnx $(MODEL_DIR)/
+	for size_dir in "320 $(MODEL_DIR)" "640 $(BIG)"; do set -- $$size_dir; \
+	  for model in $$2/yolov8n-shapes-$$1.onnx $$2/yolov8n-shapes-$$1_openvino_model \
+	               $$2/yolov8n-shapes-$$1_float32.tflite; do \
+	    $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $$2 || exit 1; \
+	  done; \
+	done
+	$(FPY) -m models.report $(MODEL_DIR) $(BIG) --data $(DATA)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -66,7 +66,8 @@ def main(argv=None) -> int:
 
     import cv2
 
-    paths = [p for folder in args.folders if folder.is_dir() for p in artifacts(folder)]
+    found = [p for folder in args.folders if folder.is_dir() for p in artifacts(folder)]
+    paths = [p for i, p in enumerate(found) if p.name not in {q.name for q in found[:i]}]  # copies: once
     frame = cv2.imread(str(sorted(Path("models/samples").glob("*.jpg"))[0]))
     rows = []
     for path in paths:
