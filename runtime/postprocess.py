@@ -55,13 +55,16 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
-    """Greedy NMS, best first; a box goes when its IoU with a kept one exceeds the threshold.
-
-    OpenCV's C++ NMSBoxes: same rule, order and results as torchvision's nms, ~6x faster than a numpy loop here.
-    """
-    if not len(boxes):
-        return np.zeros(0, dtype=np.int64)
+    """Greedy NMS over xyxy boxes, best first; a box goes when its IoU with a kept one exceeds the threshold."""
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    return nms_xywh(xywh, scores, iou_threshold, max_keep)
+
+
+def nms_xywh(xywh: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
+    """NMS over (left, top, width, height) boxes with OpenCV's C++ NMSBoxes: the same rule, order and results as
+    torchvision's nms, ~6x faster than a numpy loop here."""
+    if len(xywh) < 2:
+        return np.arange(len(xywh), dtype=np.int64)
     keep = cv2.dnn.NMSBoxes(xywh, scores, 0.0, float(iou_threshold))  # scores here are all > conf >= 0
     return np.asarray(keep, dtype=np.int64).reshape(-1)[:max_keep]
 
@@ -71,18 +74,25 @@ def select(pred: np.ndarray, *, conf: float, iou: float, max_det: int, classes=N
     scores = pred[4:]
     best_score = scores.max(axis=0)
     candidates = np.flatnonzero(best_score > conf)
-    class_id = scores[:, candidates].argmax(axis=0)
+    picked = pred[:, candidates]  # one gather; everything below works on the few candidates
+    class_id = picked[4:].argmax(axis=0)
     confidence = best_score[candidates]
     if classes is not None:
         wanted = np.isin(class_id, classes)
-        candidates, class_id, confidence = candidates[wanted], class_id[wanted], confidence[wanted]
-    if candidates.size > MAX_NMS:
+        picked, class_id, confidence = picked[:, wanted], class_id[wanted], confidence[wanted]
+    if confidence.size > MAX_NMS:
         top = np.argsort(-confidence, kind="stable")[:MAX_NMS]
-        candidates, class_id, confidence = candidates[top], class_id[top], confidence[top]
-    xyxy = xywh_to_xyxy(pred[:4, candidates].T)
-    offsets = 0 if agnostic else class_id[:, None].astype(np.float32) * CLASS_OFFSET
-    keep = nms(xyxy + offsets, confidence, iou, max_keep=max_det)
-    return xyxy[keep], confidence[keep], class_id[keep]
+        picked, class_id, confidence = picked[:, top], class_id[top], confidence[top]
+    ltwh = picked[:4].T.copy()
+    ltwh[:, :2] -= ltwh[:, 2:] / 2  # centre -> top-left, as NMSBoxes takes them
+    shifted = ltwh
+    if not agnostic:
+        shifted = ltwh.copy()
+        shifted[:, :2] += class_id[:, None] * np.float32(CLASS_OFFSET)
+    keep = nms_xywh(shifted, confidence, iou, max_keep=max_det)
+    ltwh = ltwh[keep]
+    ltwh[:, 2:] += ltwh[:, :2]  # -> xyxy
+    return ltwh, confidence[keep], class_id[keep]
 
 
 def select_end2end(pred: np.ndarray, *, conf: float, max_det: int, classes=None):
