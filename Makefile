@@ -63,6 +63,8 @@ models: $(FACTORY)/.installed
 	    $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $$2 || exit 1; \
 	  done; \
 	done
+	$(FPY) -m models.quantize $(MODEL_DIR)/yolov8n-shapes-320_float32.tflite --data $(DATA) --calib 300 \
+	  --tflite-integer-io --out $(MODEL_DIR)
 	$(FPY) -m models.report $(MODEL_DIR) $(BIG) --data $(DATA)
 
 clean:

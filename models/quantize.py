@@ -210,11 +210,13 @@ def calibrate_min_max(model: bytes, quant_recipe, signature: str, samples: list[
     return calib.get_model_qsvs()
 
 
-def quantize_tflite(src: Path, dst: Path, images: list[Path], exclude_head: bool = True) -> Path:
+def quantize_tflite(src: Path, dst: Path, images: list[Path], exclude_head: bool = True,
+                    integer_io: bool = False) -> Path:
     """ai-edge-quantizer static int8 (int8 weights and activations) on the fp32 LiteRT export.
 
     Graph input/output stay float, as in ultralytics' own int8 LiteRT export: int8 I/O measured no faster here
-    (the input QUANTIZE op is cheap) and float I/O lets any consumer call the model unchanged.
+    (the input QUANTIZE op is cheap) and float I/O lets any consumer call the model unchanged. `integer_io`
+    makes them int8 too, for integer-only accelerators (and to test the runtime's quantized I/O path).
     """
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import qtyping, quantizer, recipe
@@ -232,7 +234,7 @@ def quantize_tflite(src: Path, dst: Path, images: list[Path], exclude_head: bool
         # Float box decoding: one int8 scale over xywh and scores would cost box precision (as in ONNX/OpenVINO).
         qt.update_quantization_recipe(regex=HEAD_MARK, operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                       algorithm_key=no_quantize)
-    for op in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+    for op in () if integer_io else (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
         qt.update_quantization_recipe(regex=".*", operation_name=op, algorithm_key=no_quantize)
     ranges = calibrate_min_max(model, qt.get_quantization_recipe(), signature, samples)
     qt.quantize(calibration_result=ranges).export_model(str(dst), overwrite=True)
@@ -267,18 +269,19 @@ def engine_of(model: Path) -> str:
     raise SystemExit(f"{model}: cannot tell the engine; pass --engine")
 
 
-def output_path(model: Path, engine: str, out_dir: Path) -> Path:
-    """<stem>_int8.onnx, <stem>_int8_openvino_model/, <stem>_int8.tflite (a _float32 suffix is dropped)."""
+def output_path(model: Path, engine: str, out_dir: Path, integer_io: bool = False) -> Path:
+    """<stem>_int8.onnx, <stem>_int8_openvino_model/, <stem>_int8.tflite (a _float32 suffix is dropped);
+    <stem>_int8_io.tflite for int8 input and output."""
     if engine == "openvino":
         stem = (model if model.is_dir() else model.parent).name.removesuffix("_openvino_model")
         return out_dir / f"{stem}_int8_openvino_model"
     stem = model.stem.removesuffix("_float32")
-    return out_dir / f"{stem}_int8{model.suffix}"
+    return out_dir / f"{stem}_int8{'_io' if integer_io else ''}{model.suffix}"
 
 
 def quantize(model: Path, data: Path, engine: str, calib: int, out_dir: Path, **options) -> Path:
     images = calibration_images(data, calib)
-    dst = output_path(model, engine, out_dir)
+    dst = output_path(model, engine, out_dir, options.get("integer_io", False))
     out_dir.mkdir(parents=True, exist_ok=True)
     run = {"onnx": quantize_onnx, "openvino": quantize_openvino, "tflite": quantize_tflite}[engine]
     return run(model, dst, images, **options)
@@ -299,6 +302,7 @@ def main():
                     help="int8 is slower than fp32 on x86 ONNX Runtime (see quantize_onnx)")
     ap.add_argument("--onnx-calibration", choices=("minmax", "percentile", "entropy"), default="minmax",
                     help="percentile/entropy: no better here, ~19 GB RAM")
+    ap.add_argument("--tflite-integer-io", action="store_true", help="int8 graph input and output too")
     ap.add_argument("--quantize-head", action="store_true", help="quantize the head's box decoding too (worse)")
     args = ap.parse_args()
 
@@ -306,6 +310,8 @@ def main():
     options = {"exclude_head": not args.quantize_head}
     if engine == "onnx":
         options.update(activations=args.onnx_activations, method=args.onnx_calibration)
+    if engine == "tflite":
+        options.update(integer_io=args.tflite_integer_io)
     dst = quantize(args.model, args.data, engine, args.calib, args.out, **options)
     print(json.dumps({"engine": engine, "source": str(args.model), "int8": str(dst),
                       "bytes": {"fp32": size_of(args.model), "int8": size_of(dst)}}))

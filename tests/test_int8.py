@@ -44,3 +44,16 @@ def test_int8_scores_stay_close_on_strong_detections(samples):
             iou = box_iou(np.array([det.xyxy]), b.xyxy)[0] if len(b) else np.zeros(0)
             assert iou.size and iou.max() > 0.8
             assert abs(b.confidence[iou.argmax()] - det.confidence) < 0.1
+
+
+def test_integer_input_tflite_equals_its_float_input_twin(samples):
+    """Same int8 network, once with an int8 graph input: the runtime's own input quantization (a 256-entry
+    table) must give exactly what LiteRT's QUANTIZE op gives inside the float-input model."""
+    from conftest import assert_same_detections
+
+    integer_io = Detector(ARTIFACTS / "yolov8n-shapes-320_int8_io.tflite", conf=0.1)
+    float_io = Detector(INT8["tflite"], conf=0.1)
+    assert integer_io.engine.input.dtype == np.int8 and integer_io.engine.input.is_quantized
+    for frame in samples:
+        ref = float_io.predict(frame)
+        assert_same_detections(integer_io.predict(frame), ref.xyxy, ref.confidence, ref.class_id)
