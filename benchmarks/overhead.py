@@ -17,10 +17,8 @@ ONNX Runtime spinning stays off (our default) so one session's idle threads do n
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -28,18 +26,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from runtime import Detector
+from runtime import Detector, bench
 from runtime.preprocess import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 # ultralytics (imported later, as the reference) must not write settings outside the project or probe the network.
 os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / "build" / "ultralytics-config"))
 os.environ.setdefault("YOLO_OFFLINE", "1")
-
-
-def stats(values_ms: list[float]) -> dict:
-    a = np.asarray(values_ms)
-    return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "n": int(a.size)}
 
 
 def test_frame(width: int, height: int) -> np.ndarray:
@@ -49,20 +42,8 @@ def test_frame(width: int, height: int) -> np.ndarray:
 
 
 def environment(detector: Detector) -> dict:
-    import importlib.metadata as md
-
-    versions = {}
-    for package in ("numpy", "opencv-python-headless", "onnxruntime", "openvino", "ai-edge-litert", "ultralytics",
-                    "torch"):
-        try:
-            versions[package] = md.version(package)
-        except md.PackageNotFoundError:
-            pass
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"date": dt.datetime.now().isoformat(timespec="seconds"), "cpu": cpu, "cores": os.cpu_count(),
-            "machine": platform.machine(), "python": platform.python_version(), "versions": versions,
-            "threads": detector.options.thread_count, "ort_spinning": detector.options.ort_spinning}
+    return {**bench.environment(), "threads": detector.options.thread_count,
+            "ort_spinning": detector.options.ort_spinning}
 
 
 def run(model: Path, frame_wh: tuple[int, int], reps: int, warmup: int, gap_s: float, decoded: bool) -> dict:
@@ -118,7 +99,7 @@ def run(model: Path, frame_wh: tuple[int, int], reps: int, warmup: int, gap_s: f
             speed = sample["speed"]
             rows["ul_pre_post"].append(speed["preprocess"] + speed["postprocess"])
             rows["ul_total"].append(speed["preprocess"] + speed["inference"] + speed["postprocess"])
-    summary = {k: stats(v) for k, v in rows.items() if v}
+    summary = {k: bench.summarize(v) for k, v in rows.items() if v}
     summary["detections"] = len(sample["det"])
     if reference is not None:
         summary["overhead_vs_ultralytics_pre_post"] = summary["overhead"]["median"] / summary["ul_pre_post"]["median"]

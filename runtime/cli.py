@@ -1,4 +1,4 @@
-"""`yolo-edge` command line: predict on images, describe a model."""
+"""`yolo-edge` command line: predict on images, describe a model, validate, benchmark latency."""
 
 from __future__ import annotations
 
@@ -86,6 +86,17 @@ def cmd_val(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from runtime.bench import run_from_args
+
+    try:
+        run_from_args(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"yolo-edge bench: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yolo-edge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--threads", type=int, default=None)
     val.add_argument("--json", action="store_true")
     val.set_defaults(run=cmd_val)
+
+    from runtime.bench import add_arguments  # numpy + the runtime only: tqdm/matplotlib/ultralytics load lazily
+
+    bench = sub.add_parser("bench", help="latency per model x engine x threads x frame size (JSON, Markdown, PNG)")
+    add_arguments(bench)
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 
