@@ -17,13 +17,34 @@ p90 are reported. ultralytics chooses its own thread count (all cores); ours is 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
-from runtime.bench import _pyplot, add_arguments, load_validation, reference_frame, run_from_args, ultralytics_env
+from runtime.bench import _pyplot, add_arguments, load_validation, no_reference, reference_frame, run_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def ultralytics_env() -> None:
+    """ultralytics (imported later, as the reference) must not write settings outside the project or go online."""
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / "build" / "ultralytics-config"))
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def ultralytics_reference(path: Path, task: str = "detect"):
+    """ultralytics' YOLO on the same file, or (None, why) when it is not installed or cannot load the file."""
+    if importlib.util.find_spec("ultralytics") is None:
+        return None, "ultralytics not installed"
+    ultralytics_env()
+    try:
+        from ultralytics import YOLO
+
+        return YOLO(str(path), task=task), None
+    except Exception as exc:  # noqa: BLE001 - an unsupported format is reported, not fatal
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def count_params(model_path: Path, cache: dict) -> int | None:
@@ -150,7 +171,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    run_from_args(parser.parse_args(argv))
+    parser.add_argument("--no-ultralytics", action="store_true", help="skip the ultralytics comparison")
+    args = parser.parse_args(argv)
+    run_from_args(args, reference_loader=no_reference if args.no_ultralytics else ultralytics_reference)
     return 0
 
 

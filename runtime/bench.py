@@ -1,7 +1,9 @@
 """Latency benchmark core: model file x engine x thread count, bare engine run and full predict per frame size.
 
-Used by `yolo-edge bench MODEL...` and by `python -m benchmarks.latency`. Pure numpy + the runtime: tqdm,
-matplotlib and ultralytics are imported only when a run asks for them, and each is optional.
+Used by `yolo-edge bench MODEL...` and by `python -m benchmarks.latency`. Pure numpy + the runtime: tqdm and
+matplotlib are imported only when a run asks for them, and each is optional. A reference to compare against
+(ultralytics' predict on the same file) is passed in by the caller: the runtime never imports ultralytics;
+`python -m benchmarks.latency` supplies it.
 
 Method (engines' thread pools disturb each other, so comparisons are kept fair this way):
   * one model/engine/thread-count block at a time: only that block's Detector (and, if installed, ultralytics'
@@ -159,39 +161,21 @@ def progress_bar(total: int, enabled: bool):
     return NoBar()
 
 
-def ultralytics_env() -> None:
-    """ultralytics (imported later, as the reference) must not write settings outside the project or go online."""
-    root = Path(__file__).resolve().parents[1]
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(root / "build" / "ultralytics-config"))
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-
-
-def ultralytics_reference(path: Path, task: str = "detect"):
-    """ultralytics' YOLO on the same file, or (None, why) when it is not installed or cannot load the file."""
-    if not installed("ultralytics"):
-        return None, "ultralytics not installed"
-    ultralytics_env()
-    try:
-        from ultralytics import YOLO
-
-        return YOLO(str(path), task=task), None
-    except Exception as exc:  # noqa: BLE001 - an unsupported format is reported, not fatal
-        return None, f"{type(exc).__name__}: {exc}"
+def no_reference(path: Path):
+    return None, "no reference given (python -m benchmarks.latency compares with ultralytics)"
 
 
 # ------------------------------------------------------------------------------------------------ measuring
 def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.ndarray], reps: int, warmup: int,
-                  gap_ms: float, compare: bool, bar) -> dict:
+                  gap_ms: float, reference_loader, bar) -> dict:
     """One model x engine x thread count: interleaved, rotated steps; see the module docstring."""
     rss_before = peak_rss_mb()
     detector = Detector(path, backend=engine, threads=threads)
     tensor = prepare(next(iter(frames.values())), detector.engine.input, detector.input_hw)[0]
-    if not compare:
-        reference, why_not = None, "not asked"
-    elif not engine_class(engine).claims(path):  # ultralytics would run the file on its own engine, not this one
+    if not engine_class(engine).claims(path):  # a reference would run the file on its own engine, not this one
         reference, why_not = None, f"ultralytics does not run {path.suffix or 'this format'} files on {engine}"
     else:
-        reference, why_not = ultralytics_reference(path)
+        reference, why_not = reference_loader(path)
     imgsz = detector.input_hw[0]
     raw: dict[str, list[float]] = {"bare": []}
     for size in frames:
@@ -259,7 +243,7 @@ def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.nd
 
 
 def run_benchmark(models, threads=(1,), frames=DEFAULT_FRAMES, reps: int = 30, warmup: int = 5,
-                  gap_ms: float = 20.0, engines: list[str] | None = None, compare_ultralytics: bool = True,
+                  gap_ms: float = 20.0, engines: list[str] | None = None, reference_loader=no_reference,
                   progress: bool = True, quick: bool = False) -> dict:
     """Every model x engine x thread count, one block at a time; returns the bench.json dict."""
     models = [Path(m) for m in models]
@@ -281,14 +265,14 @@ def run_benchmark(models, threads=(1,), frames=DEFAULT_FRAMES, reps: int = 30, w
     try:
         for path, engine, t in plan:
             bar.set_description(f"{path.name} [{engine}, {t} thr]")
-            results.append(measure_block(path, engine, t, images, reps, warmup, gap_ms, compare_ultralytics, bar))
+            results.append(measure_block(path, engine, t, images, reps, warmup, gap_ms, reference_loader, bar))
     finally:
         bar.close()
     env["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return {"environment": env,
             "settings": {"reps": reps, "warmup": warmup, "gap_ms": gap_ms, "frames": frames,
                          "threads": list(threads), "engines": engines, "quick": quick,
-                         "compare_ultralytics": compare_ultralytics, "sample": sorted(SAMPLES.glob("*.jpg"))[0].name},
+                         "reference": reference_loader is not no_reference, "sample": sorted(SAMPLES.glob("*.jpg"))[0].name},
             "method": __doc__.split("Method", 1)[1].split("\n", 1)[1].strip(),
             "skipped": skipped, "results": results}
 
@@ -424,21 +408,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--gap-ms", type=float, default=20.0, help="idle gap before each timed step")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {QUICK['reps']} reps, {QUICK['warmup']} warm-up, {QUICK['gap_ms']:g} ms gap")
-    parser.add_argument("--no-ultralytics", action="store_true", help="skip the ultralytics comparison")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--validation", type=Path, default=Path("models/report.json"),
                         help="factory results for the accuracy chart (skipped when absent)")
     parser.add_argument("--out", type=Path, default=Path("build/bench"))
 
 
-def run_from_args(args) -> dict[str, Path]:
+def run_from_args(args, reference_loader=no_reference) -> dict[str, Path]:
+    """reference_loader(path) -> (an object with ultralytics' predict(), None) or (None, why not)."""
     for f in args.frames:
         parse_size(f)
     if any(t < 1 for t in args.threads):
         raise ValueError("--threads must be >= 1")
     settings = dict(QUICK) if args.quick else {"reps": args.reps, "warmup": args.warmup, "gap_ms": args.gap_ms}
     bench = run_benchmark(args.models, threads=args.threads, frames=args.frames, engines=args.engines,
-                          compare_ultralytics=not args.no_ultralytics, progress=not args.no_progress,
+                          reference_loader=reference_loader, progress=not args.no_progress,
                           quick=args.quick, **settings)
     paths = write_outputs(bench, args.out, load_validation(args.validation))
     print(markdown(bench))

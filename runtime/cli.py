@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--json", action="store_true")
     val.set_defaults(run=cmd_val)
 
-    from runtime.bench import add_arguments  # numpy + the runtime only: tqdm/matplotlib/ultralytics load lazily
+    from runtime.bench import add_arguments  # numpy + the runtime only: tqdm/matplotlib load lazily
 
     bench = sub.add_parser("bench", help="latency per model x engine x threads x frame size (JSON, Markdown, PNG)")
     add_arguments(bench)
