@@ -65,7 +65,7 @@ class Detector:
         t2 = time.perf_counter()
         xyxy, confidence, class_id = self._postprocess(raw, box)
         t3 = time.perf_counter()
-        times = StageTimes(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, postprocess=(t3 - t2) * 1e3)
+        times = StageTimes.model_construct(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, postprocess=(t3 - t2) * 1e3)
         # The arrays come typed and shaped from postprocess: skip re-validating them on the hot path.
         return Detections.model_construct(xyxy=xyxy, confidence=confidence, class_id=class_id, names=self.names,
                                           image_shape=box.frame_hw, times=times)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -15,30 +16,38 @@ PAD_VALUE = 114
 
 @dataclass(frozen=True)
 class Letterbox:
-    """How a frame was fitted into the model input; maps boxes back to the frame."""
+    """How a frame was fitted into the model input; maps boxes back to the frame.
+
+    The geometry is computed once per frame size (the same Letterbox serves every frame of a stream).
+    """
 
     frame_hw: tuple[int, int]
     input_hw: tuple[int, int]
 
-    @property
+    @cached_property
     def resized_wh(self) -> tuple[int, int]:
         gain = min(self.input_hw[0] / self.frame_hw[0], self.input_hw[1] / self.frame_hw[1])
         return max(round(self.frame_hw[1] * gain), 1), max(round(self.frame_hw[0] * gain), 1)
 
-    @property
+    @cached_property
     def pad_left_top(self) -> tuple[int, int]:
         w, h = self.resized_wh
         return round((self.input_hw[1] - w) / 2 - 0.1), round((self.input_hw[0] - h) / 2 - 0.1)
 
+    @cached_property
+    def _to_frame(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pad offset, gain, frame size) as float32 rows for xyxy boxes, as ultralytics' scale_boxes uses them."""
+        (w, h), (left, top), (frame_h, frame_w) = self.resized_wh, self.pad_left_top, self.frame_hw
+        row = lambda *v: np.array(v, dtype=np.float32)  # noqa: E731
+        return (row(left, top, left, top), row(w / frame_w, h / frame_h, w / frame_w, h / frame_h),
+                row(frame_w, frame_h, frame_w, frame_h))
+
     def boxes_to_frame(self, xyxy: np.ndarray) -> np.ndarray:
         """Input-pixel xyxy boxes -> frame pixels, clipped to the frame (ultralytics' scale_boxes + clip_boxes)."""
-        w, h = self.resized_wh
-        left, top = self.pad_left_top
-        out = xyxy.astype(np.float32, copy=True)
-        out -= np.array([left, top, left, top], dtype=np.float32)
-        out /= np.array([w / self.frame_hw[1], h / self.frame_hw[0]] * 2, dtype=np.float32)
-        frame_h, frame_w = self.frame_hw
-        return np.clip(out, 0, np.array([frame_w, frame_h, frame_w, frame_h], dtype=np.float32), out=out)
+        offset, gain, frame_size = self._to_frame
+        out = np.subtract(xyxy, offset, dtype=np.float32)
+        out /= gain
+        return np.clip(out, 0, frame_size, out=out)
 
     def frame_to_input(self, xyxy: np.ndarray) -> np.ndarray:
         """Frame-pixel boxes -> input pixels (the letterbox's forward map, for tests and drawing)."""
@@ -102,10 +111,10 @@ class InputTensor:
         self._box: Letterbox | None = None
 
     def fill(self, frame: np.ndarray) -> Letterbox:
-        box = Letterbox(frame_hw=frame.shape[:2], input_hw=self.input_hw)
-        if box != self._box:
+        box = self._box
+        if box is None or box.frame_hw != frame.shape[:2]:
+            box = self._box = Letterbox(frame_hw=frame.shape[:2], input_hw=self.input_hw)
             self.array[...] = self._lut[PAD_VALUE]
-            self._box = box
         w, h = box.resized_wh
         if (w, h) != (frame.shape[1], frame.shape[0]):
             frame = resize(frame, (w, h))
