@@ -10,7 +10,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/build/ultralytics-config
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/build/mpl
 
-.PHONY: demo test install install-test bench models clean
+.PHONY: demo test test-arm64 image-arm64 install install-test bench models clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ demo: install
 
 test: install-test
 	$(PY) -m pytest -q
+
+# The runtime's tests on linux/aarch64 under QEMU (root; caches the rootfs and wheels in build/arm64/).
+test-arm64:
+	PYTHON=$(PYTHON) tests/arm64/run.sh
+
+# Dockerfile.arm64 built offline with podman from the aarch64 wheelhouse, then `yolo-edge predict` inside it.
+image-arm64:
+	PYTHON=$(PYTHON) tests/arm64/image.sh
 
 bench: install-test
 	$(PY) -m benchmarks.overhead $(MODEL_DIR)/yolov8n-shapes-640.onnx --frame 1920x1080 --reps 100

@@ -167,8 +167,12 @@ def no_reference(path: Path):
 
 # ------------------------------------------------------------------------------------------------ measuring
 def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.ndarray], reps: int, warmup: int,
-                  gap_ms: float, reference_loader, bar) -> dict:
-    """One model x engine x thread count: interleaved, rotated steps; see the module docstring."""
+                  gap_ms: float, reference_loader, bar, reference_settings=None) -> dict:
+    """One model x engine x thread count: interleaved, rotated steps; see the module docstring.
+
+    reference_settings(engine) -> the Detector options that give the reference's engine configuration; with it a
+    second Detector runs the same frames at those settings, so that the comparison isolates the runtime's work.
+    """
     rss_before = peak_rss_mb()
     detector = Detector(path, backend=engine, threads=threads)
     tensor = prepare(next(iter(frames.values())), detector.engine.input, detector.input_hw)[0]
@@ -176,10 +180,12 @@ def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.nd
         reference, why_not = None, f"ultralytics does not run {path.suffix or 'this format'} files on {engine}"
     else:
         reference, why_not = reference_loader(path)
+    matched_options = reference_settings(engine) if reference is not None and reference_settings else None
+    matched = Detector(path, backend=engine, **matched_options) if matched_options else None
     imgsz = detector.input_hw[0]
     raw: dict[str, list[float]] = {"bare": []}
     for size in frames:
-        for key in ("predict", *STAGES, "ul_predict", *(f"ul_{s}" for s in STAGES)):
+        for key in ("predict", *STAGES, "matched", "ul_predict", *(f"ul_{s}" for s in STAGES)):
             raw[f"{size}/{key}"] = []
     counts: dict[str, int] = {}
     gap_s = gap_ms / 1e3
@@ -199,6 +205,13 @@ def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.nd
             counts[size] = len(det)
         return step
 
+    def ours_matched(size):
+        def step():
+            t0 = time.perf_counter()
+            matched.predict(frames[size])
+            raw[f"{size}/matched"].append((time.perf_counter() - t0) * 1e3)
+        return step
+
     def theirs(size):
         def step():
             t0 = time.perf_counter()
@@ -210,6 +223,7 @@ def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.nd
         return step
 
     steps = [bare] + [ours(s) for s in frames] + ([theirs(s) for s in frames] if reference is not None else [])
+    steps += [ours_matched(s) for s in frames] if matched is not None else []
     for i in range(warmup + reps):
         k = i % len(steps)
         for step in steps[k:] + steps[:k]:  # rotate: no step always follows the same one
@@ -236,6 +250,11 @@ def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.nd
             row["ultralytics"] = ul
             row["speedup_vs_ultralytics"] = {"paired_median": float(np.median(paired)),
                                              "ratio_of_medians": ul["predict"]["median"] / row["predict"]["median"]}
+        if matched is not None:
+            paired = np.asarray(raw[f"{size}/ul_predict"][warmup:]) / np.asarray(raw[f"{size}/matched"][warmup:])
+            row["at_reference_settings"] = {"options": matched_options,
+                                            "predict": figure(raw[f"{size}/matched"], warmup),
+                                            "speedup_vs_ultralytics": {"paired_median": float(np.median(paired))}}
         result["frames"][size] = row
     result["memory"] = {"peak_rss_mb_before": round(rss_before, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
                         "includes_ultralytics": reference is not None}
@@ -244,7 +263,7 @@ def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.nd
 
 def run_benchmark(models, threads=(1,), frames=DEFAULT_FRAMES, reps: int = 30, warmup: int = 5,
                   gap_ms: float = 20.0, engines: list[str] | None = None, reference_loader=no_reference,
-                  progress: bool = True, quick: bool = False) -> dict:
+                  progress: bool = True, quick: bool = False, reference_settings=None) -> dict:
     """Every model x engine x thread count, one block at a time; returns the bench.json dict."""
     models = [Path(m) for m in models]
     frames = list(frames)
@@ -265,7 +284,8 @@ def run_benchmark(models, threads=(1,), frames=DEFAULT_FRAMES, reps: int = 30, w
     try:
         for path, engine, t in plan:
             bar.set_description(f"{path.name} [{engine}, {t} thr]")
-            results.append(measure_block(path, engine, t, images, reps, warmup, gap_ms, reference_loader, bar))
+            results.append(measure_block(path, engine, t, images, reps, warmup, gap_ms, reference_loader, bar,
+                                         reference_settings))
     finally:
         bar.close()
     env["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -294,22 +314,32 @@ def markdown(bench: dict) -> str:
              f"{env['date']}, {env['cpu']}, {env['cores']} logical / {env['physical_cores']} physical cores; "
              f"idle gap {s['gap_ms']:g} ms before each step, steps interleaved and rotated; {versions}.", "",
              "| model | engine | precision | threads | frame | bare engine | pre | infer | post | predict | FPS | "
-             "ultralytics predict | speed-up vs ultralytics | peak RSS MB |",
-             "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "ultralytics predict | speed-up vs ultralytics | ours at its engine settings | speed-up there | "
+             "peak RSS MB |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in bench["results"]:
         for size, f in r["frames"].items():
-            ul = f.get("ultralytics")
+            ul, at = f.get("ultralytics"), f.get("at_reference_settings")
             speedup = f"{f['speedup_vs_ultralytics']['paired_median']:.2f}x" if ul else ""
+            matched = (_ms(at["predict"]), f"{at['speedup_vs_ultralytics']['paired_median']:.2f}x") if at else ("", "")
             lines.append(f"| {r['model']} | {r['engine']} | {r['precision']} | {r['threads']} | {size} | "
                          f"{_ms(r['bare'])} | {f['preprocess']['median']:.2f} | {f['inference']['median']:.2f} | "
                          f"{f['postprocess']['median']:.2f} | {_ms(f['predict'])} | {f['fps']:.1f} | "
-                         f"{_ms(ul['predict'] if ul else None)} | {speedup} | {r['memory']['peak_rss_mb']:.0f} |")
+                         f"{_ms(ul['predict'] if ul else None)} | {speedup} | {matched[0]} | {matched[1]} | "
+                         f"{r['memory']['peak_rss_mb']:.0f} |")
+    matched_options = {r["engine"]: f["at_reference_settings"]["options"] for r in bench["results"]
+                       for f in r["frames"].values() if f.get("at_reference_settings")}
     notes = [f"{x['model']} on {x['engine']}: {x['why']}" for x in bench.get("skipped", [])]
     notes += [f"{r['model']} [{r['engine']}]: no ultralytics comparison ({r['ultralytics']})"
               for r in bench["results"] if isinstance(r["ultralytics"], str) and r["ultralytics"] != "not asked"]
     lines += ["", "Speed-up vs ultralytics: median of per-repetition ratios (its predict / ours), measured "
                   "alternately in the same run. Peak RSS is the process peak so far (grows across blocks; includes "
-                  "torch when ultralytics is compared)."] + ([""] + [f"- {n}" for n in notes] if notes else [])
+                  "torch when ultralytics is compared)."]
+    if matched_options:
+        lines += ["", "Ours at its engine settings: a second Detector given the engine configuration ultralytics "
+                      "uses (" + "; ".join(f"{e}: {o}" for e, o in matched_options.items()) + "), so that the "
+                      "ratio isolates the runtime's own work from engine defaults."]
+    lines += [""] + [f"- {n}" for n in notes] if notes else []
     return "\n".join(lines) + "\n"
 
 
@@ -414,8 +444,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("build/bench"))
 
 
-def run_from_args(args, reference_loader=no_reference) -> dict[str, Path]:
-    """reference_loader(path) -> (an object with ultralytics' predict(), None) or (None, why not)."""
+def run_from_args(args, reference_loader=no_reference, reference_settings=None) -> dict[str, Path]:
+    """reference_loader(path) -> (an object with ultralytics' predict(), None) or (None, why not);
+    reference_settings(engine) -> Detector options matching the reference's engine configuration (optional)."""
     for f in args.frames:
         parse_size(f)
     if any(t < 1 for t in args.threads):
@@ -423,7 +454,7 @@ def run_from_args(args, reference_loader=no_reference) -> dict[str, Path]:
     settings = dict(QUICK) if args.quick else {"reps": args.reps, "warmup": args.warmup, "gap_ms": args.gap_ms}
     bench = run_benchmark(args.models, threads=args.threads, frames=args.frames, engines=args.engines,
                           reference_loader=reference_loader, progress=not args.no_progress,
-                          quick=args.quick, **settings)
+                          quick=args.quick, reference_settings=reference_settings, **settings)
     paths = write_outputs(bench, args.out, load_validation(args.validation))
     print(markdown(bench))
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -32,9 +32,9 @@ class EngineSettings(BaseModel):
     threads: int | None = Field(None, ge=1, le=256, description="intra-op threads; None = physical cores")
     ort_spinning: bool = Field(False, description="ONNX Runtime busy-wait between ops (slower when engines alternate)")
     openvino_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
-    precision: Literal["f32", "f16", "bf16"] | None = Field(
-        None, description="OpenVINO inference precision; None = f32, the model's own numbers (left alone, OpenVINO "
-                          "picks f16 on ARM and bf16 on AVX512-BF16/AMX x86 CPUs: faster, ~1e-2 off)")
+    precision: Literal["f32", "f16", "bf16", "auto"] | None = Field(
+        None, description="OpenVINO inference precision; None = f32, the model's own numbers; 'auto' = OpenVINO's "
+                          "choice: f16 on ARM, bf16 on AVX512-BF16/AMX x86 CPUs (faster, scores ~1e-2 off)")
 
     @property
     def thread_count(self) -> int:

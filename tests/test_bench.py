@@ -68,6 +68,9 @@ def test_quick_bench_json(quick_run):
                 assert f[stage]["n"] == 3 and 0 < f[stage]["median"] <= f[stage]["p90"]
             assert f["predict"]["median"] >= f["inference"]["median"] and f["fps"] > 0
             assert f["ultralytics"]["predict"]["n"] == 3 and f["speedup_vs_ultralytics"]["paired_median"] > 0
+            at = f["at_reference_settings"]  # ours again, at ultralytics' ONNX Runtime configuration
+            assert at["options"] == {"ort_spinning": True} and at["predict"]["n"] == 3
+            assert at["speedup_vs_ultralytics"]["paired_median"] > 0
 
 
 def test_quick_bench_markdown_and_png(quick_run):

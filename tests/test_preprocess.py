@@ -16,8 +16,8 @@ inputs = st.sampled_from([(320, 320), (640, 640), (160, 160), (384, 640)])
 
 def reference_tensor(frame, input_hw):
     """ultralytics' own pipeline: LetterBox, then BGR->RGB, HWC->CHW, float, /255 (as its predictor does)."""
-    import torch
-    from ultralytics.data.augment import LetterBox
+    torch = pytest.importorskip("torch", reason="the reference pipeline (absent in the arm64 lane)")
+    LetterBox = pytest.importorskip("ultralytics.data.augment").LetterBox
 
     canvas = LetterBox(input_hw, auto=False, stride=32)(image=frame)
     return torch.from_numpy(canvas)[None].permute(0, 3, 1, 2).flip(1).float().div_(255).numpy()
@@ -57,8 +57,6 @@ def test_reused_tensor_rewrites_the_border_when_the_frame_size_changes():
 @settings(max_examples=100, deadline=None)
 @given(frame_hw=sizes, input_hw=inputs, data=st.data())
 def test_boxes_to_frame_equals_scale_boxes_and_inverts_letterbox(frame_hw, input_hw, data):
-    from ultralytics.utils.ops import clip_boxes, scale_boxes
-
     h, w = frame_hw
     xs = data.draw(st.lists(st.floats(0, w), min_size=2, max_size=2))
     ys = data.draw(st.lists(st.floats(0, h), min_size=2, max_size=2))
@@ -67,6 +65,10 @@ def test_boxes_to_frame_equals_scale_boxes_and_inverts_letterbox(frame_hw, input
     in_input = box.frame_to_input(frame_box)
     back = box.boxes_to_frame(in_input.astype(np.float32))
     np.testing.assert_allclose(back, frame_box, rtol=1e-4, atol=1e-2 * max(1.0, max(h, w) / 100))
+    try:  # the reference is x86-only (the arm64 lane has no ultralytics); the inverse above is checked everywhere
+        from ultralytics.utils.ops import clip_boxes, scale_boxes
+    except ImportError:
+        return
     ref = clip_boxes(scale_boxes(input_hw, in_input.astype(np.float32).copy(), frame_hw), frame_hw)
     np.testing.assert_allclose(back, ref, rtol=1e-5, atol=1e-3)
 

@@ -37,12 +37,10 @@ class OpenVinoEngine:
 
         ov = require("openvino", "openvino")
         self.path = model_file(path)
-        config = {
-            "PERFORMANCE_HINT": settings.openvino_hint,
-            "INFERENCE_NUM_THREADS": settings.thread_count,
-            # Left alone, OpenVINO infers in f16 on ARM and bf16 on AVX512-BF16/AMX CPUs; f32 keeps the model's numbers.
-            "INFERENCE_PRECISION_HINT": settings.precision or "f32",
-        }
+        config = {"PERFORMANCE_HINT": settings.openvino_hint, "INFERENCE_NUM_THREADS": settings.thread_count}
+        # Left alone, OpenVINO infers in f16 on ARM and bf16 on AVX512-BF16/AMX CPUs; f32 keeps the model's numbers.
+        if settings.precision != "auto":
+            config["INFERENCE_PRECISION_HINT"] = settings.precision or "f32"
         try:
             core = ov.Core()
             self.model = core.read_model(str(self.path))
