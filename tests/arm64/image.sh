@@ -20,7 +20,7 @@ fi
 "${podman[@]}" build -q --pull=never --network none --platform linux/arm64 "${limits[@]}" \
   --build-arg BASE_IMAGE="$base" -f Dockerfile.arm64 -t localhost/yolo-edge:arm64 .
 "${podman[@]}" image ls localhost/yolo-edge:arm64 --format '{{.Repository}}:{{.Tag}} {{.Size}}'
-"${podman[@]}" run --rm --network none "${limits[@]}" -e QEMU_CPU=neoverse-n1 --entrypoint uname \
+"${podman[@]}" run --rm --arch arm64 --network none "${limits[@]}" -e QEMU_CPU=neoverse-n1 --entrypoint uname \
   localhost/yolo-edge:arm64 -m
-"${podman[@]}" run --rm --network none "${limits[@]}" -e QEMU_CPU=neoverse-n1 localhost/yolo-edge:arm64 \
+"${podman[@]}" run --rm --arch arm64 --network none "${limits[@]}" -e QEMU_CPU=neoverse-n1 localhost/yolo-edge:arm64 \
   predict models/yolov8n-shapes-320_int8.tflite samples/sample_1_480x360.jpg

@@ -7,6 +7,11 @@ cd "$(dirname "$0")/../.."
 out=${1:-build/arm64/wheelhouse}
 python=${PYTHON:-python3}
 mkdir -p "$out"
+stamp=$(cat tests/arm64/requirements.txt setup.cfg runtime/*.py runtime/engines/*.py | sha256sum | cut -c1-16)
+if [[ "$(cat "$out/.stamp" 2>/dev/null)" == "$stamp" ]]; then
+  echo "wheelhouse: cached $out"
+  exit 0
+fi
 platforms=()
 for n in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${n}_aarch64"); done
 platforms+=(--platform manylinux2014_aarch64)
@@ -14,4 +19,5 @@ platforms+=(--platform manylinux2014_aarch64)
   --python-version 3.11 --implementation cp --abi cp311 "${platforms[@]}" -r tests/arm64/requirements.txt
 rm -f "$out"/yolo_edge_runtime-*.whl
 "$python" -m pip wheel --disable-pip-version-check -q --no-deps --wheel-dir "$out" .
+echo "$stamp" > "$out/.stamp"
 echo "wheelhouse: $(ls "$out" | wc -l) wheels, $(du -sh "$out" | cut -f1) in $out"
