@@ -10,7 +10,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/build/ultralytics-config
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/build/mpl
 
-.PHONY: demo test test-arm64 image-arm64 install install-test bench models clean
+.PHONY: demo test test-arm64 image-arm64 install install-test bench models models-light clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,23 @@ models: $(FACTORY)/.installed
 	$(FPY) -m models.quantize $(MODEL_DIR)/yolov8n-shapes-320_float32.tflite --data $(DATA) --calib 300 \
 	  --tflite-integer-io --out $(MODEL_DIR)
 	$(FPY) -m models.report $(MODEL_DIR) $(BIG) --data $(DATA)
+
+# The light model (issue: CSPPC, ADown, AFPN), trained exactly like the baseline, its 320 px exports and int8
+# models for every engine, and its report (build/light-int8/report.json). Ships the ONNX and the int8 models.
+LIGHT := build/light-int8
+LIGHT_WEIGHTS := $(MODEL_DIR)/yolov8n-light-shapes.pt
+models-light: $(FACTORY)/.installed
+	$(FPY) -m models.dataset --out build/dataset --seed 0
+	$(FPY) -m models.train --model models/recipes/yolov8n-light.yaml --data $(DATA) --imgsz 320 --epochs 32 \
+	  --name yolov8n-light-shapes-320 --out $(LIGHT_WEIGHTS)
+	$(FPY) -m models.export $(LIGHT_WEIGHTS) --imgsz 320 --formats onnx openvino tflite --out $(LIGHT)
+	for model in $(LIGHT)/yolov8n-light-shapes-320.onnx $(LIGHT)/yolov8n-light-shapes-320_openvino_model \
+	             $(LIGHT)/yolov8n-light-shapes-320_float32.tflite; do \
+	  $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $(LIGHT) || exit 1; \
+	done
+	$(FPY) -m models.report $(LIGHT) --data $(DATA) --out $(LIGHT)/report.json --readme -
+	cp -r $(LIGHT)/yolov8n-light-shapes-320.onnx $(LIGHT)/yolov8n-light-shapes-320_int8.onnx \
+	  $(LIGHT)/yolov8n-light-shapes-320_int8.tflite $(LIGHT)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -10,7 +10,7 @@ pools do not bias the comparison: one model/engine/thread-count block at a time 
 it every repetition runs the bare engine call, our predict on each frame size and ultralytics' predict on the
 same file and frames, interleaved with the order rotated each repetition; a short idle gap (--gap-ms, 20 ms)
 precedes each timed step so the previous step's spinning workers (ultralytics' ONNX Runtime session spins) are
-asleep; our ONNX Runtime sessions keep spinning off (the Detector default). Warm-up runs are dropped; medians and
+asleep; our ONNX Runtime sessions spin only within a run (the Detector default). Warm-up runs are dropped; medians and
 p90 are reported. ultralytics chooses its own engine settings; ours are the Detector defaults with --threads,
 and a second Detector runs at ultralytics' engine settings (see ultralytics_engine_settings) so that the
 comparison can also be read with engine configuration equal and only the runtimes' own work differing.
@@ -55,7 +55,7 @@ def ultralytics_engine_settings(engine: str) -> dict:
     ONNX Runtime with default SessionOptions (intra-op spinning on, threads = physical cores); OpenVINO with the
     LATENCY hint and its own precision on x86 (f32 on ARM); LiteRT with min(8, cpu_count - 1) threads."""
     if engine == "onnxruntime":
-        return {"ort_spinning": True}
+        return {"ort_spinning": "always"}
     if engine == "openvino":
         return {"precision": "f32" if platform.machine() in {"aarch64", "arm64"} else "auto"}
     return {"threads": min(8, max(1, (os.cpu_count() or 1) - 1))}
@@ -113,7 +113,7 @@ def report_markdown(report: dict) -> str:
     env, s = report["environment"], report["settings"]
     lines = [f"Size / speed / accuracy. Latency: `Detector.predict` on a {report['frame']} frame, median (p90) of "
              f"{s['reps']} interleaved repetitions after {s['warmup']} warm-up ({env['date']}, {env['cpu']}, "
-             f"{env['cores']} cores); mAP on the factory's validation split (models/report.json); speed-up vs the "
+             f"{env['cores']} cores); mAP on the factory's test split (models/*report.json); speed-up vs the "
              "fp32 ONNX Runtime model of the same input size and threads.", "",
              "| model | engine | precision | threads | params | size MB | mAP50-95 | mAP50 | latency ms | "
              "bare engine ms | FPS | speed-up vs fp32 ONNX |",
@@ -165,10 +165,13 @@ def report_main(argv) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.latency report",
                                      description="join bench.json with the factory's validation results")
     parser.add_argument("--bench", type=Path, default=ROOT / "build" / "bench" / "bench.json")
-    parser.add_argument("--validation", type=Path, default=ROOT / "models" / "report.json")
+    parser.add_argument("--validation", type=Path, nargs="+",
+                        default=[ROOT / "models" / "report.json", ROOT / "models" / "light-int8-report.json"],
+                        help="the factory's report JSON files (models/report.json, models/light-int8-report.json)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
     args = parser.parse_args(argv)
-    report = join(json.loads(args.bench.read_text()), load_validation(args.validation))
+    validation = {k: v for path in args.validation for k, v in load_validation(path).items()}
+    report = join(json.loads(args.bench.read_text()), validation)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     text = report_markdown(report)

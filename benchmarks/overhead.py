@@ -5,11 +5,11 @@ and (if installed) ultralytics' predict on the same model file. Our overhead is 
 (its total minus its own engine call), so the engine's run-to-run noise (+-20 ms on a shared 2-core machine)
 does not swamp a ~1 ms figure; the bare runs show that the engine call inside predict costs what a bare run
 costs. Interleaving keeps machine noise common to us and ultralytics, and the order rotates every repetition
-so that no one always runs right after another's thread pool (ultralytics' ONNX Runtime session spins; ours
-does not), and every step starts after an idle gap (--gap-ms) in which such spinning workers go back to sleep:
+so that no one always runs right after another's thread pool (ultralytics' ONNX Runtime session spins on after
+its run; ours stops when its run ends), and every step starts after an idle gap (--gap-ms) in which such spinning workers go back to sleep:
 without it our preprocess measured 1.3 ms right after ultralytics' run against 0.9 ms alone. Medians and p90
 are reported.
-ONNX Runtime spinning stays off (our default) so one session's idle threads do not steal the other's cores.
+Our ONNX Runtime session spins only within a run (the Detector default), so it leaves no spinning threads behind.
 
     python -m benchmarks.overhead models/artifacts/yolov8n-shapes-640.onnx --frame 1920x1080 --reps 100
 """
@@ -86,7 +86,7 @@ def run(model: Path, frame_wh: tuple[int, int], reps: int, warmup: int, gap_s: f
     steps = [bare, ours] + ([theirs] if reference is not None else [])
     for i in tqdm(range(warmup + reps), desc=f"{model.name} @ {frame_wh[0]}x{frame_wh[1]}"):
         for step in steps[i % len(steps):] + steps[: i % len(steps)]:  # rotate: no step always follows another
-            time.sleep(gap_s)  # let the previous step's thread pools (spinning ORT/OpenMP workers) go idle
+            bench.settle(gap_s)  # let the previous step's thread pools (spinning ORT/OpenMP workers) go idle
             step()
         if i < warmup:
             continue

@@ -33,7 +33,7 @@ from runtime.preprocess import prepare
 from runtime.val import split_images
 
 ENGINES = ("onnx", "openvino", "tflite")
-HEAD = "model.22"  # YOLOv8's Detect module: its box decoding (DFL, anchors, Sigmoid, Concat) stays float
+HEAD = "model.22"  # YOLOv8n's Detect module: its box decoding (DFL, anchors, Sigmoid, Concat) stays float
 
 
 # ---------------------------------------------------------------- calibration data
@@ -66,11 +66,14 @@ def input_spec(model: Path) -> InputSpec:
 
 
 def onnx_head_nodes(model_path: Path) -> list[str]:
-    """Names of the head's decoding nodes: everything in model.22 after its cv2 (box) / cv3 (class) conv branches."""
+    """Names of the head's decoding nodes: everything in the Detect module after its cv2 (box) / cv3 (class) conv
+    branches. The module is the one holding the DFL (model.22 in YOLOv8n; another index in other recipes)."""
     import onnx
 
-    return [node.name for node in onnx.load(str(model_path)).graph.node
-            if node.name.startswith(f"/{HEAD}/") and not node.name.startswith((f"/{HEAD}/cv2", f"/{HEAD}/cv3"))]
+    nodes = onnx.load(str(model_path)).graph.node
+    head = next((n.name.split("/")[1] for n in nodes if "/dfl/" in n.name), HEAD)
+    return [n.name for n in nodes
+            if n.name.startswith(f"/{head}/") and not n.name.startswith((f"/{head}/cv2", f"/{head}/cv3"))]
 
 
 def quantize_onnx(src: Path, dst: Path, images: list[Path], activations: str = "uint8", method: str = "minmax",

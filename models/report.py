@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("models/report.json"))
-    parser.add_argument("--readme", type=Path, default=Path("models/README.md"))
+    parser.add_argument("--readme", type=Path, default=Path("models/README.md"),
+                        help="README whose report markers get the table; '-' leaves every README alone")
     args = parser.parse_args(argv)
 
     import cv2
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps(report, indent=2))
     table = markdown(report)
     print(table)
-    if args.readme.exists():
+    if str(args.readme) != "-" and args.readme.exists():
         replace_between_markers(args.readme, table)
     return 0
 

@@ -12,9 +12,10 @@ Method (engines' thread pools disturb each other, so comparisons are kept fair t
     Detector.predict on each frame size, ultralytics' predict on each frame size -- interleaved, and the order
     rotates every repetition so no step always runs right after another's thread pool; machine noise is then
     common to the figures compared (ours vs ultralytics' is also given as a per-repetition paired ratio);
-  * every timed step starts after an idle gap (--gap-ms, 20 ms) in which spinning workers of the previous step
-    (ultralytics' ONNX Runtime session spins; torch/OpenMP pools too) fall asleep; our ONNX Runtime sessions
-    run with spinning off (the Detector default) so idle threads do not steal the cores of the next step.
+  * every timed step starts after an idle gap (--gap-ms, 20 ms, then until the process's CPU time stops
+    growing: see settle) in which spinning workers of the previous step
+    (ultralytics' ONNX Runtime session spins on after each run; torch/OpenMP pools too) fall asleep; our ONNX
+    Runtime sessions spin only within a run (the Detector default), so they leave no spinning threads behind.
 Warm-up repetitions are run the same way and dropped; median, p90 (numpy's default linear percentile) and mean
 of the rest are reported, never a single run; every raw figure goes into the JSON. Peak memory is the process's
 ru_maxrss after each block: it only grows, so a block's figure includes what earlier blocks (and torch, when
@@ -65,6 +66,22 @@ def summarize(samples_ms, warmup: int = 0) -> dict:
 def figure(samples_ms: list[float], warmup: int) -> dict:
     """summarize() plus every raw timing (warm-up included, flagged by its count) for the JSON."""
     return {**summarize(samples_ms, warmup), "warmup": warmup, "raw": [round(v, 4) for v in samples_ms]}
+
+
+def settle(gap_s: float, max_s: float = 1.0, probe_s: float = 0.005) -> float:
+    """Sleep gap_s, then until this process's threads are quiet: no more than 20% of one core busy over a probe.
+
+    Engines' workers may go on spinning after a run returns (ONNX Runtime's default burns 60-120 ms of CPU after
+    each run here), and a step started while they spin is slowed by them. Returns the seconds waited.
+    """
+    start = time.perf_counter()
+    time.sleep(gap_s)
+    while time.perf_counter() - start < max_s:
+        cpu = time.process_time()
+        time.sleep(probe_s)
+        if time.process_time() - cpu < 0.2 * probe_s:
+            break
+    return time.perf_counter() - start
 
 
 # -------------------------------------------------------------------------------------------------- inputs
@@ -227,7 +244,7 @@ def measure_block(path: Path, engine: str, threads: int, frames: dict[str, np.nd
     for i in range(warmup + reps):
         k = i % len(steps)
         for step in steps[k:] + steps[:k]:  # rotate: no step always follows the same one
-            time.sleep(gap_s)  # the previous step's thread pools (spinning ORT / OpenMP workers) go idle
+            settle(gap_s)  # the previous step's thread pools (spinning ORT / OpenMP workers) go idle
             step()
         bar.update(1)
 
@@ -354,7 +371,8 @@ def _pyplot():
 
 
 def label_of(r: dict) -> str:
-    return f"{r['engine']}\n{r['precision']} {r['imgsz']}px\n{r['threads']} thr"
+    stem = r["model"].split("-shapes")[0] if "-shapes" in r["model"] else Path(r["model"]).stem
+    return f"{stem}\n{r['engine']}\n{r['precision']} {r['imgsz']}px\n{r['threads']} thr"
 
 
 def plot(bench: dict, out: Path, validation: dict[str, dict] | None = None, title: str = "") -> Path | None:
@@ -386,7 +404,7 @@ def plot(bench: dict, out: Path, validation: dict[str, dict] | None = None, titl
         for r, v in points:
             s = 40 + 25 * float(v.get("size_mb") or r["size_mb"])
             right.scatter(r["frames"][size]["predict"]["median"], v["map50_95"], s=s, alpha=0.6)
-            right.annotate(f"{r['engine']} {r['precision']} {r['imgsz']}px", (r["frames"][size]["predict"]["median"],
+            right.annotate(label_of(r).replace("\n", " "), (r["frames"][size]["predict"]["median"],
                            v["map50_95"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
         right.set_xlabel(f"predict latency, ms ({size}, median)")
         right.set_ylabel("mAP50-95")

@@ -30,11 +30,20 @@ class EngineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     threads: int | None = Field(None, ge=1, le=256, description="intra-op threads; None = physical cores")
-    ort_spinning: bool = Field(False, description="ONNX Runtime busy-wait between ops (slower when engines alternate)")
+    ort_spinning: Literal["off", "within-run", "always"] = Field(
+        "within-run", description="ONNX Runtime's intra-op busy-wait: 'within-run' spins between the ops of a run and "
+                                 "parks the threads when it returns (fast, and no idle CPU burnt between frames); "
+                                 "'always' is ORT's default (threads spin on after a run, taking the cores another "
+                                 "engine or the app needs); 'off' never spins. True/False mean 'always'/'off'.")
     openvino_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
     precision: Literal["f32", "f16", "bf16", "auto"] | None = Field(
         None, description="OpenVINO inference precision; None = f32, the model's own numbers; 'auto' = OpenVINO's "
                           "choice: f16 on ARM, bf16 on AVX512-BF16/AMX x86 CPUs (faster, scores ~1e-2 off)")
+
+    @field_validator("ort_spinning", mode="before")
+    @classmethod
+    def _spinning_from_bool(cls, v):
+        return {True: "always", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
     @property
     def thread_count(self) -> int:

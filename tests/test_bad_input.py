@@ -110,3 +110,16 @@ def test_one_detector_shared_by_threads_gives_serial_results(engine, samples):
         assert got is not None
         np.testing.assert_array_equal(got.class_id, want.class_id)
         np.testing.assert_allclose(got.xyxy, want.xyxy, atol=1e-3)
+
+
+def test_ort_spinning_reaches_the_session_and_accepts_bools(shipped_onnx):
+    def entries(detector):
+        return detector.engine.session.get_session_options().get_session_config_entry
+
+    within = entries(Detector(shipped_onnx))
+    assert within("session.intra_op.allow_spinning") == "1" and within("session.force_spinning_stop") == "1"
+    assert Detector(shipped_onnx, ort_spinning=True).options.ort_spinning == "always"
+    off = entries(Detector(shipped_onnx, ort_spinning=False))
+    assert off("session.intra_op.allow_spinning") == "0"
+    with pytest.raises(InvalidOptionsError):
+        Detector(shipped_onnx, ort_spinning="sometimes")

@@ -200,6 +200,17 @@ def test_light_onnx_matches_pytorch(light_onnx):
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
 
 
+def test_int8_keeps_the_light_heads_decoding_float(light_onnx):
+    """The ONNX int8 step leaves the Detect head's decoding float (quantized, mAP falls to 0). The light recipe's
+    head is module 43, not YOLOv8n's 22: the factory must find it by its DFL, not by index."""
+    from models.quantize import onnx_head_nodes
+
+    onnx_path, _ = light_onnx
+    nodes = onnx_head_nodes(onnx_path)
+    assert any("/dfl/" in n for n in nodes) and any("Sigmoid" in n for n in nodes)
+    assert len({n.split("/")[1] for n in nodes}) == 1 and not any("/cv2" in n or "/cv3" in n for n in nodes)
+
+
 @pytest.mark.slow
 def test_ultralytics_trains_the_light_model_for_one_epoch(tmp_path):
     """ultralytics' trainer, loss, EMA, checkpointing and final validation accept the recipe (CPU, ~5 s)."""

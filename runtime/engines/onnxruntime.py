@@ -28,8 +28,10 @@ class OnnxRuntimeEngine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = settings.thread_count
         options.inter_op_num_threads = 1
-        # Spinning threads burn the cores another engine or the app's own work needs between frames.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.ort_spinning else "0")
+        # Spinning between ops is fast; spinning on after a run burns the cores another engine or the app needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0" if settings.ort_spinning == "off" else "1")
+        if settings.ort_spinning == "within-run":
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
