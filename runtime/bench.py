@@ -329,7 +329,8 @@ def markdown(bench: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
     lines = [f"Latency, ms, median (p90) of {s['reps']} repetitions after {s['warmup']} warm-up, "
              f"{env['date']}, {env['cpu']}, {env['cores']} logical / {env['physical_cores']} physical cores; "
-             f"idle gap {s['gap_ms']:g} ms before each step, steps interleaved and rotated; {versions}.", "",
+             f"each step after an idle gap of {s['gap_ms']:g} ms and until the process's threads are quiet, "
+             f"steps interleaved and rotated; {versions}.", "",
              "| model | engine | precision | threads | frame | bare engine | pre | infer | post | predict | FPS | "
              "ultralytics predict | speed-up vs ultralytics | ours at its engine settings | speed-up there | "
              "peak RSS MB |",
