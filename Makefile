@@ -34,12 +34,13 @@ test: install-test
 	$(PY) -m pytest -q
 
 # The runtime's tests on linux/aarch64 under QEMU (root; caches the rootfs and wheels in build/arm64/).
-test-arm64:
-	PYTHON=$(PYTHON) tests/arm64/run.sh
+# The host side (wheel downloads, installs into the emulated root) uses the venv's pip: a clean environment.
+test-arm64: | $(PY)
+	PYTHON=$(PY) tests/arm64/run.sh
 
 # Dockerfile.arm64 built offline with podman from the aarch64 wheelhouse, then `yolo-edge predict` inside it.
-image-arm64:
-	PYTHON=$(PYTHON) tests/arm64/image.sh
+image-arm64: | $(PY)
+	PYTHON=$(PY) tests/arm64/image.sh
 
 bench: install-test
 	$(PY) -m benchmarks.overhead $(MODEL_DIR)/yolov8n-shapes-640.onnx --frame 1920x1080 --reps 100
