@@ -24,7 +24,9 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup
-rm -rf "$root" && mkdir -p "$root"
+# Never delete through a mount still bound in (the source tree, /dev): stop instead.
+if grep -q " $PWD/$root" /proc/mounts; then echo "mounts remain under $root: not deleting it"; exit 1; fi
+rm -rf --one-file-system "$root" && mkdir -p "$root"
 zstd -q -d -c $cache/rootfs.tar.zst | tar -C "$root" -xf -
 platforms=()
 for n in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${n}_aarch64"); done
@@ -41,5 +43,5 @@ in_arm64() {
 machine=$(in_arm64 python3 -c "import platform; print(platform.machine())")
 echo "emulated machine: $machine"
 [[ "$machine" == aarch64 ]] || { echo "not aarch64: is the qemu binfmt handler registered?"; exit 1; }
-in_arm64 grep -q AuthenticAMD /proc/cpuinfo && { echo "/proc/cpuinfo shows the host CPU: qemu too old"; exit 1; }
+in_arm64 grep -q "^vendor_id" /proc/cpuinfo && { echo "/proc/cpuinfo shows the x86 host CPU: qemu too old"; exit 1; }
 in_arm64 sh -c 'cd /src && exec "$@"' sh python3 -m pytest -p no:cacheprovider -q "${TESTS[@]}" "$@"
