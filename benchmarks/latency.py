@@ -26,7 +26,8 @@ import platform
 import sys
 from pathlib import Path
 
-from runtime.bench import _pyplot, add_arguments, load_validation, no_reference, reference_frame, run_from_args
+from runtime.bench import add_arguments, run_from_args
+from runtime.bench_report import _pyplot, load_validation, reference_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
