@@ -3,7 +3,7 @@
 Used by `yolo-edge bench MODEL...` and by `python -m benchmarks.latency`. Pure numpy + the runtime: tqdm and
 matplotlib are imported only when a run asks for them, and each is optional. A reference to compare against
 (ultralytics' predict on the same file) is passed in by the caller: the runtime never imports ultralytics;
-`python -m benchmarks.latency` supplies it.
+`python -m benchmarks.latency` supplies it. The Markdown table and the chart are written by runtime/bench_report.py.
 
 Method (engines' thread pools disturb each other, so comparisons are kept fair this way):
   * one model/engine/thread-count block at a time: only that block's Detector (and, if installed, ultralytics'
