@@ -37,8 +37,10 @@ class EngineSettings(BaseModel):
                                  "engine or the app needs); 'off' never spins. True/False mean 'always'/'off'.")
     openvino_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
     precision: Literal["f32", "f16", "bf16", "auto"] | None = Field(
-        None, description="OpenVINO inference precision; None = f32, the model's own numbers; 'auto' = OpenVINO's "
-                          "choice: f16 on ARM, bf16 on AVX512-BF16/AMX x86 CPUs (faster, scores ~1e-2 off)")
+        None, description="OpenVINO inference precision. None = as ultralytics runs it: f32 on ARM (where OpenVINO "
+                          "would pick f16), OpenVINO's own choice on x86 (bf16 on AVX512-BF16/AMX CPUs: faster, "
+                          "scores ~1e-2 off the model's); 'f32' = the model's own numbers everywhere; 'auto' = "
+                          "OpenVINO's choice everywhere (f16 on ARM)")
 
     @field_validator("ort_spinning", mode="before")
     @classmethod

@@ -17,18 +17,10 @@ def ultralytics_boxes(path, frame, imgsz, **kwargs):
     return boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy().astype(int)
 
 
-def openvino_default_precision() -> str:
-    """What OpenVINO picks when not told (ultralytics does not tell it on x86): bf16 on AVX512-BF16/AMX CPUs."""
-    import openvino as ov
-
-    return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
-
-
 @pytest.mark.parametrize("engine", sorted(SHIPPED))
 def test_shipped_models_match_ultralytics(engine, samples):
-    # Same engine settings as the reference: for OpenVINO, its default precision (f32 is checked below).
-    options = {"precision": openvino_default_precision()} if engine == "openvino" else {}
-    detector = Detector(SHIPPED[engine], **options)
+    # Defaults on both sides: for OpenVINO on this x86 CPU that is bf16 for both (f32 is checked below).
+    detector = Detector(SHIPPED[engine])
     total = 0
     for frame in samples:
         ours = detector.predict(frame)
@@ -48,10 +40,8 @@ def test_heavy_nms_matches_ultralytics(engine, options, samples):
     """At val-like thresholds thousands of candidates reach NMS: class offsets, agnostic mode, the class filter
     and max_det must still agree."""
     options = {"conf": 0.001, **options}
-    if engine == "openvino":
-        options["precision"] = openvino_default_precision()
     detector = Detector(SHIPPED[engine], **options)
-    reference = {REFERENCE_KEYWORDS.get(k, k): v for k, v in options.items() if k != "precision"}
+    reference = {REFERENCE_KEYWORDS.get(k, k): v for k, v in options.items()}
     for frame in samples[:2]:
         ours = detector.predict(frame)
         assert len(ours) >= min(options.get("max_det", 300), 5)
@@ -59,9 +49,9 @@ def test_heavy_nms_matches_ultralytics(engine, options, samples):
 
 
 @pytest.mark.parametrize("model", [SHIPPED["onnxruntime"], SHIPPED["openvino"]], ids=["onnx-file", "ir-folder"])
-def test_openvino_f32_default_equals_onnxruntime(model, samples):
-    """OpenVINO at its default (f32) gives ONNX Runtime's fp32 boxes, from the .onnx file and from the IR export."""
-    via_ort, via_ov = Detector(SHIPPED["onnxruntime"]), Detector(model, backend="openvino")
+def test_openvino_f32_equals_onnxruntime(model, samples):
+    """OpenVINO asked for f32 gives ONNX Runtime's fp32 boxes, from the .onnx file and from the IR export."""
+    via_ort, via_ov = Detector(SHIPPED["onnxruntime"]), Detector(model, backend="openvino", precision="f32")
     assert via_ov.engine.name == "openvino"
     for frame in samples:
         a, b = via_ort.predict(frame), via_ov.predict(frame)

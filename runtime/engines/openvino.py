@@ -38,9 +38,11 @@ class OpenVinoEngine:
         ov = require("openvino", "openvino")
         self.path = model_file(path)
         config = {"PERFORMANCE_HINT": settings.openvino_hint, "INFERENCE_NUM_THREADS": settings.thread_count}
-        # Left alone, OpenVINO infers in f16 on ARM and bf16 on AVX512-BF16/AMX CPUs; f32 keeps the model's numbers.
-        if settings.precision != "auto":
-            config["INFERENCE_PRECISION_HINT"] = settings.precision or "f32"
+        # Left alone, OpenVINO infers in f16 on ARM (lossy for detection heads: ultralytics asks for f32 there too)
+        # and in bf16 on AVX512-BF16/AMX x86 CPUs, which ultralytics keeps: so do we, for the same boxes and speed.
+        precision = settings.precision or ("f32" if IS_ARM else "auto")
+        if precision != "auto":
+            config["INFERENCE_PRECISION_HINT"] = precision
         try:
             core = ov.Core()
             self.model = core.read_model(str(self.path))
