@@ -40,8 +40,12 @@ def precision_of(path: Path) -> str:
     return "int8" if "int8" in path.name else "fp32"
 
 
+# The factory judges each file's own numbers: OpenVINO in f32 (left alone it computes in bf16 on AVX512-BF16 CPUs).
+OPTIONS = {"precision": "f32"}
+
+
 def latencies(paths: list[Path], reps: int, warmup: int, frame: np.ndarray) -> dict[str, list[float]]:
-    detectors = {p: Detector(p) for p in paths}
+    detectors = {p: Detector(p, **OPTIONS) for p in paths}
     tensors = {p: prepare(frame, d.engine.input, d.input_hw)[0] for p, d in detectors.items()}
     times = {p.name: [] for p in paths}
     for i in tqdm(range(warmup + reps), desc="latency (round-robin)"):
@@ -72,7 +76,7 @@ def main(argv=None) -> int:
     frame = cv2.imread(str(sorted(Path("models/samples").glob("*.jpg"))[0]))
     rows = []
     for path in paths:
-        scores = validate(path, args.data, args.split)
+        scores = validate(path, args.data, args.split, **OPTIONS)
         rows.append({"artifact": path.name, "engine": scores["engine"], "precision": precision_of(path),
                      "imgsz": Detector(path).input_hw[0], "size_mb": round(size_mb(path), 2),
                      "map50_95": round(scores["map50_95"], 4), "map50": round(scores["map50"], 4)})

@@ -128,12 +128,15 @@ def size_mb(path: Path) -> float:
 
 
 def precision_of(path: Path, detector: Detector | None = None) -> str:
+    """The file's precision; where the engine computes a float model in less (OpenVINO's bf16 or f16), that:
+    'fp32', 'bf16', 'int8', 'int8+bf16' (int8 with the float layers in bf16)."""
     name = path.name.lower()
-    if "int8" in name or (detector is not None and detector.engine.input.is_quantized):
-        return "int8"
-    if "float16" in name or "fp16" in name or "half" in name:
-        return "fp16"
-    return "fp32"
+    int8 = "int8" in name or (detector is not None and detector.engine.input.is_quantized)
+    label = "int8" if int8 else "fp16" if ("float16" in name or "fp16" in name or "half" in name) else "fp32"
+    compute = getattr(detector.engine, "compute_precision", "f32") if detector is not None else "f32"
+    if compute in ("bf16", "f16"):
+        return f"int8+{compute}" if int8 else compute
+    return label
 
 
 def peak_rss_mb() -> float:

@@ -49,6 +49,9 @@ class OpenVinoEngine:
             self.compiled = core.compile_model(self.model, "CPU", config)
         except Exception as exc:
             raise ModelLoadError(self.path, self.name, str(exc).strip().splitlines()[0]) from exc
+        # What the CPU computes in ("f32", "bf16", "f16"): benchmarks label their rows with it.
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
+        self.compute_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint).lower()
         port = self.compiled.input(0)
         shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
         dtype = np.dtype(port.get_element_type().to_dtype())
