@@ -162,3 +162,18 @@ def test_settle_waits_for_busy_threads_to_go_quiet():
     waited = settle(0.01, max_s=2.0)
     busy.join()
     assert waited >= 0.25  # a spinning worker (as ONNX Runtime's after a run) holds the next step back
+
+
+def test_spinning_benchmark_runs_each_mode_in_its_own_process(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from benchmarks import spinning
+
+    assert spinning.main([str(FP32), "--gaps-ms", "0", "5", "--threads", "2", "--reps", "3", "--warmup", "1",
+                          "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "spinning-yolov8n-shapes-320.json").read_text())
+    assert set(record["results"]) == {f"{mode} @ {gap} ms" for mode in spinning.MODES for gap in (0, 5)}
+    for cell in record["results"].values():
+        assert cell["run_ms"]["n"] == 3 and cell["run_ms"]["median"] > 0
+        assert cell["wall_ms_per_frame"] >= cell["run_ms"]["median"] * 0.5 and cell["cpu_ms_per_frame"] > 0
+    table = (tmp_path / "spinning-yolov8n-shapes-320.md").read_text()
+    assert "| 5 ms |" in table and table.count("\n| ") == 3  # header + one row per gap

@@ -50,3 +50,12 @@ def test_the_engine_default_this_runtime_overrides_on_arm():
     else:
         assert default in {"f32", "bf16"}
     assert compiled_precision(Detector(SHIPPED["openvino"], precision="auto")) == default
+
+
+def test_benchmarks_label_rows_with_what_the_engine_computes_in():
+    from runtime.bench import precision_of
+
+    model = SHIPPED["openvino"]
+    assert precision_of(model, Detector(model, precision="f32")) == "fp32"
+    default = "f32" if ARM else engine_default()
+    assert precision_of(model, Detector(model)) == {"f32": "fp32"}.get(default, default)
