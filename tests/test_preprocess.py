@@ -54,6 +54,20 @@ def test_reused_tensor_rewrites_the_border_when_the_frame_size_changes():
         assert np.array_equal(tensor.value(), reference_tensor(frame, (64, 64)))
 
 
+@pytest.mark.parametrize("spec", [FLOAT_NCHW, InputSpec("x", (1, None, None, 3), "NHWC", np.dtype(np.float32)),
+                                  InputSpec("x", (1, None, None, 3), "NHWC", np.dtype(np.int8), 1 / 255, -128),
+                                  InputSpec("x", (1, 3, None, None), "NCHW", np.dtype(np.uint8), 1 / 255, 0)])
+def test_reused_tensor_and_its_scratch_buffers_equal_fresh_ones(spec):
+    """One InputTensor (its resize and plane buffers kept per frame size) through changing and repeated sizes
+    gives what a fresh tensor gives for each frame: no pixel of an earlier frame survives."""
+    rng = np.random.default_rng(1)
+    tensor = InputTensor(spec, (96, 96))
+    for shape in [(288, 192, 3), (288, 192, 3), (48, 96, 3), (288, 192, 3), (96, 96, 3), (30, 200, 3)]:
+        frame = rng.integers(0, 256, shape, dtype=np.uint8)
+        tensor.fill(frame)
+        assert np.array_equal(tensor.value(), prepare(frame, spec, (96, 96))[0]), shape
+
+
 @settings(max_examples=100, deadline=None)
 @given(frame_hw=sizes, input_hw=inputs, data=st.data())
 def test_boxes_to_frame_equals_scale_boxes_and_inverts_letterbox(frame_hw, input_hw, data):
