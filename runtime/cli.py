@@ -1,4 +1,4 @@
-"""`yolo-edge` command line: predict on images, describe a model, validate, benchmark latency."""
+"""`yolo-edge` command line: predict on images and videos, describe a model, validate, benchmark latency."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 
-def image_paths(sources: list[str]) -> list[Path]:
-    """Files as given; folders expand to the images inside them, sorted."""
+def source_paths(sources: list[str], suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES) -> list[Path]:
+    """Files as given; folders expand to the files inside them with those suffixes (images and videos), sorted."""
     paths = []
     for source in map(Path, sources):
         if source.is_dir():
-            paths += sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            paths += sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
         else:
             paths.append(source)
     return paths
@@ -28,33 +29,78 @@ def detector_from(args):
 
 
 def cmd_predict(args) -> int:
+    from runtime.errors import InvalidFrameError
+
+    detector = detector_from(args)
+    save = Path(args.save) if args.save else None
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in source_paths(args.source):
+        predict_file = predict_video if path.suffix.lower() in VIDEO_SUFFIXES else predict_image
+        try:
+            predict_file(detector, path, args.json, save)
+        except InvalidFrameError as exc:  # one bad file does not stop the batch
+            print(f"{path}: {exc}", file=sys.stderr)
+            failures += 1
+    return 1 if failures else 0
+
+
+def report(detections, source: Path, as_json: bool, frame_index: int | None = None) -> None:
+    """One JSON line, or one human-readable line, per image or video frame."""
+    if as_json:
+        where = {"source": str(source)} if frame_index is None else {"source": str(source), "frame": frame_index}
+        print(json.dumps({**where, **detections.model_dump(mode="json")}))
+        return
+    t = detections.times
+    label = source if frame_index is None else f"{source} #{frame_index}"
+    found = ", ".join(f"{d.class_name} {d.confidence:.2f}" for d in detections) or "nothing"
+    print(f"{label}: {len(detections)} found ({found}); pre {t.preprocess:.1f} ms, "
+          f"infer {t.inference:.1f} ms, post {t.postprocess:.1f} ms")
+
+
+def predict_image(detector, path: Path, as_json: bool, save: Path | None) -> None:
+    import cv2
+
+    from runtime.draw import annotate
+
+    frame = cv2.imread(str(path))
+    detections = detector.predict(frame if frame is not None else path)  # the path: its typed "cannot read" error
+    report(detections, path, as_json)
+    if save:
+        cv2.imwrite(str(save / path.name), annotate(frame, detections))
+
+
+def predict_video(detector, path: Path, as_json: bool, save: Path | None) -> None:
+    """Every frame of a video file, decoded one at a time; --save writes an annotated <stem>.mp4."""
     import cv2
 
     from runtime.draw import annotate
     from runtime.errors import InvalidFrameError
 
-    detector = detector_from(args)
-    if args.save:
-        Path(args.save).mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for path in image_paths(args.source):
-        frame = cv2.imread(str(path))
-        try:
-            detections = detector.predict(frame if frame is not None else path)
-        except InvalidFrameError as exc:  # one bad file does not stop the batch
-            print(f"{path}: {exc}", file=sys.stderr)
-            failures += 1
-            continue
-        if args.json:
-            print(json.dumps({"source": str(path), **detections.model_dump(mode="json")}))
-        else:
-            t = detections.times
-            found = ", ".join(f"{d.class_name} {d.confidence:.2f}" for d in detections) or "nothing"
-            print(f"{path}: {len(detections)} found ({found}); pre {t.preprocess:.1f} ms, "
-                  f"infer {t.inference:.1f} ms, post {t.postprocess:.1f} ms")
-        if args.save:
-            cv2.imwrite(str(Path(args.save) / path.name), annotate(frame, detections))
-    return 1 if failures else 0
+    capture, writer, index = cv2.VideoCapture(str(path)), None, 0
+    try:
+        if not capture.isOpened():
+            raise InvalidFrameError(f"cannot open a video from {str(path)!r} (missing or not a video)")
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            detections = detector.predict(frame)
+            report(detections, path, as_json, index)
+            if save:
+                if writer is None:
+                    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+                    writer = cv2.VideoWriter(str(save / f"{path.stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                             (frame.shape[1], frame.shape[0]))
+                writer.write(annotate(frame, detections))
+            index += 1
+        if index == 0:
+            raise InvalidFrameError(f"no frame could be decoded from {str(path)!r}")
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
 
 
 def cmd_info(args) -> int:
@@ -108,11 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--conf", type=float, default=0.25)
         p.add_argument("--iou", type=float, default=0.7)
 
-    predict = sub.add_parser("predict", help="detect objects in images")
+    predict = sub.add_parser("predict", help="detect objects in images and videos")
     model_args(predict)
-    predict.add_argument("source", nargs="+", help="image files or folders")
-    predict.add_argument("--save", metavar="DIR", help="write annotated images here")
-    predict.add_argument("--json", action="store_true", help="one JSON line per image")
+    predict.add_argument("source", nargs="+", help="image or video files, or folders of them")
+    predict.add_argument("--save", metavar="DIR", help="write annotated images (and <video stem>.mp4) here")
+    predict.add_argument("--json", action="store_true", help="one JSON line per image or video frame")
     predict.set_defaults(run=cmd_predict)
 
     info = sub.add_parser("info", help="engine, input, class names and size of a model")

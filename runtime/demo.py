@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 
 from runtime import Detector, EngineNotAvailableError
-from runtime.cli import image_paths
+from runtime.cli import IMAGE_SUFFIXES, source_paths
 from runtime.draw import annotate
 
 REPEATS = 5  # per image, so the stage times printed are medians rather than a cold first call
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument("--images", nargs="+", required=True)
     parser.add_argument("--out", type=Path, default=Path("build/demo"))
     args = parser.parse_args(argv)
-    frames = {p: cv2.imread(str(p)) for p in image_paths(args.images)}
+    frames = {p: cv2.imread(str(p)) for p in source_paths(args.images, IMAGE_SUFFIXES)}
     for model in args.models:
         try:
             detector = Detector(model)

@@ -41,3 +41,55 @@ def test_info(capsys):
 def test_load_error_exit_code(tmp_path, capsys):
     assert main(["info", str(tmp_path / "nope.onnx")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def write_video(path, frames, fps=5.0):
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for frame in frames:
+        writer.write(cv2.resize(frame, (w, h)))
+    writer.release()
+
+
+def decoded_frames(path):
+    import cv2
+
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while (frame := capture.read())[0]:
+        frames.append(frame[1])
+    capture.release()
+    return frames
+
+
+def test_predict_video_gives_a_line_per_frame_and_an_annotated_video(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    from runtime import Detector
+
+    video = tmp_path / "clip.mp4"
+    write_video(video, [cv2.imread(str(p)) for p in sample_paths()])
+    frames = decoded_frames(video)
+    out = tmp_path / "out"
+    assert main(["predict", str(SHIPPED["onnxruntime"]), str(tmp_path), "--json", "--save", str(out)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["source"], line["frame"]) for line in lines] == [(str(video), i) for i in range(len(frames))]
+    detector = Detector(SHIPPED["onnxruntime"])
+    for line, frame in zip(lines, frames):  # the CLI's boxes are the Detector's on the decoded frames
+        expected = detector.predict(frame)
+        assert line["class_id"] == expected.class_id.tolist()
+        np.testing.assert_allclose(line["xyxy"], expected.xyxy.reshape(-1, 4), atol=1e-3)
+    assert sum(len(line["xyxy"]) for line in lines) > 0
+    annotated = decoded_frames(out / "clip.mp4")
+    assert len(annotated) == len(frames) and annotated[0].shape == frames[0].shape
+
+
+def test_unreadable_video_is_reported_and_others_still_run(tmp_path, capsys):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video" * 100)
+    code = main(["predict", str(SHIPPED["onnxruntime"]), str(bad), str(sample_paths()[0])])
+    captured = capsys.readouterr()
+    assert code == 1 and "broken.mp4" in captured.err and "cannot open a video" in captured.err
+    assert captured.out.count("found") == 1
