@@ -46,7 +46,7 @@ def main():
     device = args.device or ("0" if torch.cuda.is_available() else "cpu")
     model = YOLO(args.model)  # architecture only: nothing is downloaded
     model.train(
-        data=str(Path(args.data).resolve()),
+        data=str(Path(args.data).resolve()),  # relative again in the saved weights: relativize_checkpoint
         imgsz=args.imgsz,
         epochs=args.epochs,
         time=args.time,
@@ -66,8 +66,31 @@ def main():
     best = Path(model.trainer.best)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(best, out)
+    relativize_checkpoint(out, Path.cwd())
     print(f"copied {best} -> {out}")
 
+
+def relativize_checkpoint(path: Path, root: Path) -> None:
+    """Rewrite the absolute paths ultralytics keeps in a checkpoint (the data yaml and run folders in train_args and
+    the model's args, the git root) relative to root: the shipped weights, and every export made from them
+    ("trained on <data>"), name no machine's paths."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    prefix = str(root.resolve()).rstrip("/") + "/"
+
+    def relative(mapping: dict) -> dict:
+        return {key: (value + "/")[len(prefix):].rstrip("/") or "."
+                if isinstance(value, str) and (value + "/").startswith(prefix) else value
+                for key, value in mapping.items()}
+
+    for key in ("train_args", "git"):
+        if isinstance(ckpt.get(key), dict):
+            ckpt[key] = relative(ckpt[key])
+    for key in ("model", "ema"):
+        if isinstance(getattr(ckpt.get(key), "args", None), dict):
+            ckpt[key].args = relative(ckpt[key].args)
+    torch.save(ckpt, path)
 
 if __name__ == "__main__":
     main()

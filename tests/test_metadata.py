@@ -61,3 +61,15 @@ def test_a_recipe_yaml_beside_the_model_is_not_taken_for_metadata(yaml_models, t
     (tmp_path / "metadata.yaml").write_text("not: [valid\n  : yaml")
     detector = Detector(model)
     assert detector.metadata.source == "embedded" and detector.metadata.imgsz == (160, 160)
+
+
+@pytest.mark.parametrize("model", sorted(p for p in (SHIPPED["onnxruntime"].parent).iterdir()
+                                         if p.suffix in {".onnx", ".tflite"} or p.name.endswith("_openvino_model")),
+                         ids=lambda p: p.name)
+def test_shipped_models_carry_no_absolute_paths(model):
+    """ultralytics writes "trained on <data yaml>" into every export; the factory keeps that path relative."""
+    if model.is_dir():  # OpenVINO: ultralytics' metadata.yaml beside the IR
+        metadata = read_simple_yaml((model / "metadata.yaml").read_text())
+    else:
+        metadata = Detector(model).engine.embedded_metadata()
+    assert metadata.get("names") and "trained on /" not in str(metadata), metadata.get("description")
