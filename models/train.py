@@ -92,5 +92,6 @@ def relativize_checkpoint(path: Path, root: Path) -> None:
             ckpt[key].args = relative(ckpt[key].args)
     torch.save(ckpt, path)
 
+
 if __name__ == "__main__":
     main()
