@@ -80,9 +80,11 @@ def relativize_checkpoint(path: Path, root: Path) -> None:
     prefix = str(root.resolve()).rstrip("/") + "/"
 
     def relative(mapping: dict) -> dict:
-        return {key: (value + "/")[len(prefix):].rstrip("/") or "."
-                if isinstance(value, str) and (value + "/").startswith(prefix) else value
-                for key, value in mapping.items()}
+        out = dict(mapping)
+        for key, value in mapping.items():
+            if isinstance(value, str) and (value + "/").startswith(prefix):
+                out[key] = value[len(prefix):].rstrip("/") or "."  # root itself -> "."
+        return out
 
     for key in ("train_args", "git"):
         if isinstance(ckpt.get(key), dict):

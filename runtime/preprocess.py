@@ -110,8 +110,8 @@ class InputTensor:
             self._lut = np.arange(256, dtype=np.float32) / np.float32(255)
         self.array = np.empty(shape, dtype=self._lut.dtype)
         self._box: Letterbox | None = None
-        self._resized = self._rgb = None  # per-frame-size scratch buffers
-        self._planes: list[np.ndarray] = []
+        self._resized: np.ndarray | None = None  # per-frame-size scratch: the resized frame, then
+        self._colour: np.ndarray | list[np.ndarray] | None = None  # its BGR planes (NCHW) or RGB copy (NHWC)
 
     def fill(self, frame: np.ndarray) -> Letterbox:
         box = self._box
@@ -119,19 +119,20 @@ class InputTensor:
             box = self._box = Letterbox(frame_hw=frame.shape[:2], input_hw=self.input_hw)
             self.array[...] = self._lut[PAD_VALUE]
             w, h = box.resized_wh
-            self._resized, self._rgb = np.empty((h, w, 3), np.uint8), np.empty((h, w, 3), np.uint8)
-            self._planes = [np.empty((h, w), np.uint8) for _ in range(3)]
+            self._resized = np.empty((h, w, 3), np.uint8)
+            nchw = self.spec.layout == "NCHW"
+            self._colour = [np.empty((h, w), np.uint8) for _ in range(3)] if nchw else np.empty((h, w, 3), np.uint8)
         w, h = box.resized_wh
         if (w, h) != (frame.shape[1], frame.shape[0]):
             frame = resize(frame, (w, h), dst=self._resized)
         left, top = box.pad_left_top
         if self.spec.layout == "NCHW":
             roi = self.array[0, :, top : top + h, left : left + w]
-            blue, green, red = cv2.split(frame, self._planes)
+            blue, green, red = cv2.split(frame, self._colour)
             for channel, plane in enumerate((red, green, blue)):
                 cv2.LUT(plane, self._lut, dst=roi[channel])
         else:
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._colour)
             cv2.LUT(rgb, self._lut, dst=self.array[0, top : top + h, left : left + w])
         return box
 
