@@ -62,7 +62,7 @@ $(FACTORY)/.installed: models/requirements-factory.txt setup.cfg
 # and 640 (build/, only the ONNX is shipped, for the benchmarks), int8 for every engine, then the report.
 models: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
-	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 200 --time 0.8 --out $(WEIGHTS)
+	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 64 --out $(WEIGHTS)
 	$(FPY) -m models.export $(WEIGHTS) --imgsz 320 --formats onnx openvino tflite --out $(MODEL_DIR)
 	$(FPY) -m models.export $(WEIGHTS) --imgsz 640 --formats onnx openvino tflite --out $(BIG)
 	cp $(BIG)/yolov8n-shapes-640.onnx $(MODEL_DIR)/
@@ -77,38 +77,38 @@ models: $(FACTORY)/.installed
 	$(FPY) -m models.report $(MODEL_DIR) $(BIG) --data $(DATA)
 
 # The light model (issue: CSPPC, ADown, AFPN), trained exactly like the baseline, its 320 px exports and int8
-# models for every engine, and its report (build/light-int8/report.json). Ships the ONNX and the int8 models.
+# models for every engine, and its report (models/light-int8-report.json). Ships the ONNX and the int8 models.
 LIGHT := build/light-int8
 LIGHT_WEIGHTS := $(MODEL_DIR)/yolov8n-light-shapes.pt
 models-light: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
-	$(FPY) -m models.train --model models/recipes/yolov8n-light.yaml --data $(DATA) --imgsz 320 --epochs 32 \
+	$(FPY) -m models.train --model models/recipes/yolov8n-light.yaml --data $(DATA) --imgsz 320 --epochs 64 \
 	  --name yolov8n-light-shapes-320 --out $(LIGHT_WEIGHTS)
 	$(FPY) -m models.export $(LIGHT_WEIGHTS) --imgsz 320 --formats onnx openvino tflite --out $(LIGHT)
 	for model in $(LIGHT)/yolov8n-light-shapes-320.onnx $(LIGHT)/yolov8n-light-shapes-320_openvino_model \
 	             $(LIGHT)/yolov8n-light-shapes-320_float32.tflite; do \
 	  $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $(LIGHT) || exit 1; \
 	done
-	$(FPY) -m models.report $(LIGHT) --data $(DATA) --out $(LIGHT)/report.json --readme -
+	$(FPY) -m models.report $(LIGHT) --data $(DATA) --out models/light-int8-report.json --readme -
 	cp -r $(LIGHT)/yolov8n-light-shapes-320.onnx $(LIGHT)/yolov8n-light-shapes-320_int8.onnx \
 	  $(LIGHT)/yolov8n-light-shapes-320_int8.tflite $(LIGHT)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/
 
 # Ablations of the light model: each variant changes one part of YOLOv8n and is trained exactly like the baseline
-# (~50 min each on a 2-core CPU; weights kept in build/ablation/ and not retrained while they exist); then the
-# baseline, the light model and each variant at 320 (ONNX) and 640 (ONNX, OpenVINO), judged in one report.
-ABLATION := build/ablation
+# (64 epochs, ~100 min each on a 2-core CPU; weights kept in build/ablation-64/ and not retrained while they
+# exist); then the baseline, the light model and each variant at 320 (ONNX) and 640 (ONNX, OpenVINO), in one report.
+ABLATION := build/ablation-64
 ABLATIONS := csppc adown afpn
 models-ablation: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
 	for variant in $(ABLATIONS); do \
-	  $(FPY) -m models.train --model models/recipes/yolov8n-$$variant.yaml --data $(DATA) --imgsz 320 --epochs 32 \
+	  $(FPY) -m models.train --model models/recipes/yolov8n-$$variant.yaml --data $(DATA) --imgsz 320 --epochs 64 \
 	    --name yolov8n-$$variant-shapes-320 --out $(ABLATION)/yolov8n-$$variant-shapes.pt || exit 1; \
 	done
 	for weights in $(WEIGHTS) $(LIGHT_WEIGHTS) $(foreach v,$(ABLATIONS),$(ABLATION)/yolov8n-$(v)-shapes.pt); do \
 	  $(FPY) -m models.export $$weights --imgsz 320 --formats onnx --out $(ABLATION)/compare || exit 1; \
 	  $(FPY) -m models.export $$weights --imgsz 640 --formats onnx openvino --out $(ABLATION)/compare || exit 1; \
 	done
-	$(FPY) -m models.report $(ABLATION)/compare --data $(DATA) --out models/ablation-report.json --readme -
+	$(FPY) -m models.report $(ABLATION)/compare --data $(DATA) --out models/ablation-report-64.json --readme -
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -1,6 +1,6 @@
 """Train YOLOv8n from scratch (yolov8n.yaml, no pretrained weights) on a local data yaml.
 
-    python -m models.train --data build/dataset/data.yaml --imgsz 320 --epochs 200 --time 0.8 \
+    python -m models.train --data build/dataset/data.yaml --imgsz 320 --epochs 64 \
         --out models/artifacts/yolov8n-shapes.pt
 
 --model picks another architecture yaml, e.g. models/recipes/yolov8n-light.yaml (see models/blocks.py).
