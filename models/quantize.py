@@ -181,7 +181,8 @@ def mark_tflite_head(src: Path) -> bytes:
 
     The quantizer selects ops by a regex on their output tensor names, and litert-torch's names are module paths
     with running numbers ("...Detect_22;17"), so the decoding ops are found by shape instead: they are the ones
-    whose outputs span all A anchors (the graph output is (1, 4+nc, A)); the per-level conv outputs do not.
+    whose outputs span all A anchors (the graph output is (1, 4+nc, A)), also flattened (the DFL's weighted sum runs
+    as a FULLY_CONNECTED on (4A, 16)); the per-level conv outputs do not.
     """
     from ai_edge_litert.tools import flatbuffer_utils
 
@@ -191,7 +192,7 @@ def mark_tflite_head(src: Path) -> bytes:
     for op in graph.operators:
         for index in op.outputs:
             tensor = graph.tensors[index]
-            if anchors in list(tensor.shape):
+            if any(d >= anchors and d % anchors == 0 for d in tensor.shape):
                 tensor.name = (tensor.name.decode() + HEAD_MARK).encode()
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
