@@ -57,3 +57,18 @@ def test_integer_input_tflite_equals_its_float_input_twin(samples):
     for frame in samples:
         ref = float_io.predict(frame)
         assert_same_detections(integer_io.predict(frame), ref.xyxy, ref.confidence, ref.class_id)
+
+
+@pytest.mark.parametrize("name", ["yolov8n-shapes-320_int8.tflite", "yolov8n-shapes-320_int8_io.tflite",
+                                  "yolov8n-light-shapes-320_int8.tflite"])
+def test_tflite_int8_keeps_the_box_decoding_float(name):
+    """Every tensor spanning the anchors (the head's decoding, also flattened as the DFL's (4A, 16)) stays float32:
+    quantized together with pixel boxes, the scores lose their resolution (models/README.md)."""
+    flatbuffer_utils = pytest.importorskip("ai_edge_litert.tools.flatbuffer_utils")
+    graph = flatbuffer_utils.read_model(str(ARTIFACTS / name)).subgraphs[0]
+    anchors = int(graph.tensors[graph.outputs[0]].shape[-1])
+    spanning = [t for t in graph.tensors if any(d >= anchors and d % anchors == 0 for d in t.shape)]
+    flattened = [t for t in spanning if anchors not in list(t.shape)]
+    assert spanning and flattened  # the (4A, 16) DFL tensors are there to check
+    float32 = 0  # TensorType.FLOAT32 in the TFLite schema
+    assert [t.name.decode() for t in spanning if t.type != float32] == []
