@@ -26,7 +26,7 @@ def export(weights, imgsz, formats, out_dir, fast_dfl=True):
     """Export weights to each format; return {format: Path in out_dir}.
 
     fast_dfl: export the head's DFL with its softmax over the last axis (models/dfl.py: same numbers, ~10 ms
-    faster at 640 px on ONNX Runtime).
+    faster at 640 px on ONNX Runtime). ONNX files also lose Concat -> Split pairs (models/onnx_passes.py).
     """
     if "tflite" in formats and importlib.util.find_spec("litert_torch") is None:
         raise SystemExit("tflite export needs litert-torch: use .venv-factory/bin/python -m models.export ...")
@@ -34,6 +34,7 @@ def export(weights, imgsz, formats, out_dir, fast_dfl=True):
     from ultralytics import YOLO
 
     from models.dfl import use_last_axis_dfl
+    from models.onnx_passes import fold_concat_split
 
     stem = f"{Path(weights).stem}-{imgsz}"
     # ultralytics writes beside the weights and names results after them, so export from a
@@ -64,6 +65,8 @@ def export(weights, imgsz, formats, out_dir, fast_dfl=True):
         elif dest.exists():
             dest.unlink()
         shutil.move(str(made), dest)
+        if fmt == "onnx":
+            print(f"onnx: {fold_concat_split(dest)} Concat -> Split pairs folded")
         results[fmt] = dest
         print(f"{fmt}: {dest}")
     return results

@@ -1,0 +1,115 @@
+"""The factory's export-time rewrites (models/dfl.py, models/blocks.softmax_over_maps, models/onnx_passes.py)
+compute what the originals do, and the shipped ONNX models carry them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("ultralytics")
+onnx = pytest.importorskip("onnx")
+
+from models import blocks  # noqa: E402  (after the skips: needs torch + ultralytics)
+from models.dfl import LastAxisDFL, use_last_axis_dfl  # noqa: E402
+from models.onnx_passes import fold_concat_split  # noqa: E402
+from ultralytics.nn.modules.block import DFL  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import ARTIFACTS  # noqa: E402
+
+
+def logits(*shape, scale=4.0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * scale
+
+
+@pytest.mark.parametrize("anchors", [21, 2100, 8400])
+def test_last_axis_dfl_equals_ultralytics_dfl(anchors):
+    dfl = DFL(16)
+    x = logits(2, 64, anchors)
+    expected = dfl(x)
+    got = LastAxisDFL(dfl)(x)
+    assert got.shape == expected.shape == (2, 4, anchors)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-6)
+
+
+def test_use_last_axis_dfl_swaps_the_head_and_keeps_the_model_outputs():
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel("yolov8n.yaml", nc=3, verbose=False).eval()
+    inp = logits(1, 3, 64, 64, scale=1.0).sigmoid()
+    with torch.no_grad():
+        before = model(inp)[0]
+        assert use_last_axis_dfl(model) == 1
+        after = model(inp)[0]
+    assert isinstance(model.model[-1].dfl, LastAxisDFL)
+    assert use_last_axis_dfl(model) == 0  # nothing left to swap
+    torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_softmax_over_maps_equals_softmax_over_channels(k):
+    z = logits(2, k, 9, 7, scale=30.0)  # large logits: the max shift must keep exp finite
+    got = torch.cat(blocks.softmax_over_maps(z.split(1, 1)), 1)
+    torch.testing.assert_close(got, z.softmax(1), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("path", sorted(ARTIFACTS.glob("*.onnx")), ids=lambda p: p.name)
+def test_shipped_onnx_models_take_the_dfl_softmax_over_the_last_axis(path):
+    """Each shipped ONNX model was exported with LastAxisDFL (ONNX Runtime's inner-axis Softmax is ~10x slower)."""
+    graph = onnx.load(str(path)).graph
+    softmaxes = [n for n in graph.node if n.op_type == "Softmax" and "/dfl/" in n.name]
+    assert len(softmaxes) == 1, [n.name for n in graph.node if n.op_type == "Softmax"]
+    axis = next(a.i for a in softmaxes[0].attribute if a.name == "axis")
+    assert axis in (-1, 3)
+
+
+def concat_split_model(path: Path, split_sizes: list[int]) -> None:
+    """a (1,2,4,4) and b (1,3,4,4) -> Concat(axis 1) -> Split(split_sizes) -> Relu each -> outputs."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    import numpy as np
+
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, c, 4, 4]) for n, c in (("a", 2), ("b", 3))]
+    outputs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, c, 4, 4])
+               for i, c in enumerate(split_sizes)]
+    sizes = numpy_helper.from_array(np.array(split_sizes, np.int64), "sizes")
+    nodes = [helper.make_node("Concat", ["a", "b"], ["ab"], axis=1),
+             helper.make_node("Split", ["ab", "sizes"], ["s0", "s1"], axis=1),
+             helper.make_node("Relu", ["s0"], ["y0"]), helper.make_node("Relu", ["s1"], ["y1"])]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=[sizes])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def run_onnx(path: Path):
+    import numpy as np
+    import onnxruntime as ort
+
+    feeds = {"a": np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4) - 9,
+             "b": np.arange(48, dtype=np.float32).reshape(1, 3, 4, 4) - 20}
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+@pytest.mark.parametrize("sizes,folded", [([2, 3], 1), ([3, 2], 0)])
+def test_fold_concat_split_removes_only_pairs_that_undo_each_other(tmp_path, sizes, folded):
+    path = tmp_path / "m.onnx"
+    concat_split_model(path, sizes)
+    expected = run_onnx(path)
+    assert fold_concat_split(path) == folded
+    graph = onnx.load(str(path)).graph
+    ops = [n.op_type for n in graph.node]
+    assert ("Concat" in ops) == (not folded) and ("Split" in ops) == (not folded)
+    assert [i.name for i in graph.initializer] == ([] if folded else ["sizes"])  # no unused constant left
+    for got, want in zip(run_onnx(path), expected):
+        assert (got == want).all()
+
+
+@pytest.mark.parametrize("path", sorted(ARTIFACTS.glob("*.onnx")), ids=lambda p: p.name)
+def test_shipped_onnx_models_have_no_concat_split_pairs(path):
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    pairs = [n.name for n in graph.node if n.op_type == "Split" and producer.get(n.input[0]) is not None
+             and producer[n.input[0]].op_type == "Concat"]
+    assert pairs == []
