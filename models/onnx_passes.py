@@ -29,6 +29,15 @@ def _axis(node, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
+def _split_sizes(split, constants: dict[str, np.ndarray]) -> list[int] | None:
+    """A Split's sizes: its second input (opset 13+) or its 'split' attribute (older); None: equal parts."""
+    if len(split.input) > 1 and split.input[1]:
+        given = constants.get(split.input[1])
+        return [-1] if given is None else given.tolist()  # sizes computed at run time: never matches
+    attribute = next((a for a in split.attribute if a.name == "split"), None)
+    return list(attribute.ints) if attribute is not None else None
+
+
 def fold_concat_split(path: Path) -> int:
     """Rewrite path in place without Concat -> Split pairs that undo each other; returns how many were removed."""
     import onnx
@@ -61,23 +70,22 @@ def fold_concat_split(path: Path) -> int:
         if _axis(split, rank) != axis:
             continue
         parts = [s[axis] for s in in_shapes]
-        if len(split.input) > 1 and split.input[1]:
-            sizes = constants.get(split.input[1])
-            if sizes is None or sizes.tolist() != parts:
-                continue
-        elif len(set(parts)) != 1:  # no sizes given: equal parts
+        if min(parts) <= 0:  # a symbolic size (0 here): nothing to compare with
+            continue
+        sizes = _split_sizes(split, constants)
+        if sizes != parts and not (sizes is None and len(set(parts)) == 1):  # None: equal parts
             continue
         rename.update(zip(split.output, concat.input))
         dropped += [split, concat]
 
-    sizes = {node.input[1] for node in dropped if node.op_type == "Split" and len(node.input) > 1}
+    size_inputs = {node.input[1] for node in dropped if node.op_type == "Split" and len(node.input) > 1}
     for node in dropped:
         graph.node.remove(node)
     for node in graph.node:
         for i, name in enumerate(node.input):
             node.input[i] = rename.get(name, name)
     used = {name for node in graph.node for name in node.input}
-    for name in sizes - used:  # the Splits' size constants, now unused (ONNX Runtime warns about them on load)
+    for name in size_inputs - used:  # the Splits' size constants, now unused (ONNX Runtime warns about them on load)
         for init in [i for i in graph.initializer if i.name == name]:
             graph.initializer.remove(init)
         for const in [n for n in graph.node if n.op_type == "Constant" and name in n.output]:

@@ -66,43 +66,59 @@ def test_shipped_onnx_models_take_the_dfl_softmax_over_the_last_axis(path):
     assert axis in (-1, 3)
 
 
-def concat_split_model(path: Path, split_sizes: list[int]) -> None:
-    """a (1,2,4,4) and b (1,3,4,4) -> Concat(axis 1) -> Split(split_sizes) -> Relu each -> outputs."""
+def concat_split_model(path: Path, split_sizes: list[int], opset: int = 17, channels=(2, 3)) -> None:
+    """a (1,2,4,4) and b (1,3,4,4) (or other channels) -> Concat(axis 1) -> Split(split_sizes) -> Relu each -> outputs; the sizes are
+    the Split's second input from opset 13 on, its attribute before."""
     from onnx import TensorProto, helper, numpy_helper
 
     import numpy as np
 
-    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, c, 4, 4]) for n, c in (("a", 2), ("b", 3))]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, c, 4, 4]) for n, c in zip("ab", channels)]
     outputs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, c, 4, 4])
                for i, c in enumerate(split_sizes)]
-    sizes = numpy_helper.from_array(np.array(split_sizes, np.int64), "sizes")
-    nodes = [helper.make_node("Concat", ["a", "b"], ["ab"], axis=1),
-             helper.make_node("Split", ["ab", "sizes"], ["s0", "s1"], axis=1),
+    if opset >= 13:
+        split = helper.make_node("Split", ["ab", "sizes"], ["s0", "s1"], axis=1)
+        initializers = [numpy_helper.from_array(np.array(split_sizes, np.int64), "sizes")]
+    else:
+        split = helper.make_node("Split", ["ab"], ["s0", "s1"], axis=1, split=split_sizes)
+        initializers = []
+    nodes = [helper.make_node("Concat", ["a", "b"], ["ab"], axis=1), split,
              helper.make_node("Relu", ["s0"], ["y0"]), helper.make_node("Relu", ["s1"], ["y1"])]
-    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=[sizes])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), str(path))
 
 
-def run_onnx(path: Path):
+def run_onnx(path: Path, channels=(2, 3)):
     import numpy as np
     import onnxruntime as ort
 
-    feeds = {"a": np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4) - 9,
-             "b": np.arange(48, dtype=np.float32).reshape(1, 3, 4, 4) - 20}
+    feeds = {n: np.arange(c * 16, dtype=np.float32).reshape(1, c, 4, 4) - 9 * (i + 1)
+             for i, (n, c) in enumerate(zip("ab", channels))}
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
+@pytest.mark.parametrize("opset", [17, 11])
 @pytest.mark.parametrize("sizes,folded", [([2, 3], 1), ([3, 2], 0)])
-def test_fold_concat_split_removes_only_pairs_that_undo_each_other(tmp_path, sizes, folded):
+def test_fold_concat_split_removes_only_pairs_that_undo_each_other(tmp_path, sizes, folded, opset):
     path = tmp_path / "m.onnx"
-    concat_split_model(path, sizes)
+    concat_split_model(path, sizes, opset)
     expected = run_onnx(path)
     assert fold_concat_split(path) == folded
     graph = onnx.load(str(path)).graph
     ops = [n.op_type for n in graph.node]
     assert ("Concat" in ops) == (not folded) and ("Split" in ops) == (not folded)
-    assert [i.name for i in graph.initializer] == ([] if folded else ["sizes"])  # no unused constant left
+    assert [i.name for i in graph.initializer] == ([] if folded or opset < 13 else ["sizes"])  # none left unused
     for got, want in zip(run_onnx(path), expected):
+        assert (got == want).all()
+
+
+def test_fold_concat_split_reads_an_old_splits_sizes_attribute(tmp_path):
+    """Equal concat inputs split unequally (opset 11 keeps the sizes in an attribute): not a pair that undoes."""
+    path = tmp_path / "m.onnx"
+    concat_split_model(path, [1, 3], opset=11, channels=(2, 2))
+    expected = run_onnx(path, channels=(2, 2))
+    assert fold_concat_split(path) == 0
+    for got, want in zip(run_onnx(path, channels=(2, 2)), expected):
         assert (got == want).all()
 
 
