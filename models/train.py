@@ -56,7 +56,7 @@ def main():
         seed=args.seed,
         deterministic=True,
         pretrained=False,
-        amp=device != "cpu",  # the AMP check would fetch yolo11n.pt; pointless on CPU anyway
+        amp=False,  # AMP's self-check downloads yolo26n.pt (fails offline); fp32 also keeps GPU and CPU runs alike
         cache=False,  # cache="ram" is flagged by ultralytics as non-deterministic; jpg decode is cheap here
         plots=False,  # plotting wants a downloaded font
         project=str(settings.BUILD_DIR / "runs"),
