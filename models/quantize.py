@@ -10,6 +10,7 @@ dataset's train split and go through the runtime's own preprocessing (prepare), 
 the deployed model sees. In all three engines the Detect head's box decoding (DFL softmax, anchor arithmetic,
 class Sigmoid, the final Concat) stays float: quantized, it cost 2.5 (OpenVINO) and 6.9 (TFLite) mAP50-95 points,
 and in ONNX, where pixel boxes and 0..1 scores then share one output scale, all of it (mAP 0).
+The int8 ONNX and TFLite graphs get short tensor and node names (models/compact.py).
 Needs onnxruntime (onnx), nncf (openvino) and ai-edge-quantizer (tflite): all three live in .venv-factory.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.compact import append_to_zip, compact_onnx, compact_tflite
 from runtime import Detector
 from runtime.engines.base import InputSpec
 from runtime.preprocess import prepare
@@ -113,6 +115,7 @@ def quantize_onnx(src: Path, dst: Path, images: list[Path], activations: str = "
             extra_options={"CalibPercentile": 99.999} if method == "percentile" else {},
         )
     copy_onnx_metadata(src, dst)
+    compact_onnx(dst)
     return dst
 
 
@@ -243,6 +246,7 @@ def quantize_tflite(src: Path, dst: Path, images: list[Path], exclude_head: bool
     ranges = calibrate_min_max(model, qt.get_quantization_recipe(), signature, samples)
     qt.quantize(calibration_result=ranges).export_model(str(dst), overwrite=True)
     dst.chmod(0o644)  # the quantizer writes it executable
+    compact_tflite(dst)
     copy_tflite_metadata(src, dst)
     return dst
 
@@ -254,10 +258,7 @@ def copy_tflite_metadata(src: Path, dst: Path) -> None:
             meta = archive.read("metadata.json")
     except (zipfile.BadZipFile, KeyError):
         return
-    entry = zipfile.ZipInfo("metadata.json", date_time=(1980, 1, 1, 0, 0, 0))  # no clock time: reruns are byte-equal
-    entry.compress_type = zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(dst, "a") as archive:
-        archive.writestr(entry, meta)
+    append_to_zip(dst, {"metadata.json": meta})
 
 
 # ---------------------------------------------------------------- CLI

@@ -72,3 +72,60 @@ def test_tflite_int8_keeps_the_box_decoding_float(name):
     assert spanning and flattened  # the (4A, 16) DFL tensors are there to check
     float32 = 0  # TensorType.FLOAT32 in the TFLite schema
     assert [t.name.decode() for t in spanning if t.type != float32] == []
+
+
+COMPACTED = ["yolov8n-shapes-320_int8.onnx", "yolov8n-light-shapes-320_int8.onnx", "yolov8n-shapes-320_int8.tflite",
+             "yolov8n-shapes-320_int8_io.tflite", "yolov8n-light-shapes-320_int8.tflite"]
+
+
+def inner_tensor_names(path):
+    """Names of every tensor that is not a graph input or output."""
+    if path.suffix == ".onnx":
+        onnx = pytest.importorskip("onnx")  # not in the arm64 lane
+        graph = onnx.load(str(path)).graph
+        io = {v.name for v in graph.input} | {v.name for v in graph.output}
+        names = {t.name for t in graph.initializer} | {x for n in graph.node for x in (*n.input, *n.output)}
+        return names - io - {""}
+    flatbuffer_utils = pytest.importorskip("ai_edge_litert.tools.flatbuffer_utils")
+    graph = flatbuffer_utils.read_model(str(path)).subgraphs[0]
+    io = set(graph.inputs) | set(graph.outputs)
+    return {t.name.decode() for i, t in enumerate(graph.tensors) if i not in io}
+
+
+@pytest.mark.parametrize("name", COMPACTED)
+def test_shipped_int8_graphs_carry_short_names(name):
+    """The int8 ONNX / TFLite files ship with compacted names (models/compact.py); the I/O names are the exporter's."""
+    import re
+
+    names = inner_tensor_names(ARTIFACTS / name)
+    assert len(names) > 200 and all(re.fullmatch(r"t[0-9a-f]+", n) for n in names), sorted(names)[:5]
+    assert Detector(ARTIFACTS / name).engine.input.name == "images" or name.endswith(".tflite")
+
+
+@pytest.mark.parametrize("source", ["yolov8n-light-shapes-320.onnx", "yolov8n-shapes-320_float32.tflite"])
+def test_compaction_changes_names_only(source, tmp_path, samples):
+    """Compacting a real model leaves its outputs bit-equal, its metadata and I/O readable, and the file smaller."""
+    from models.compact import compact
+
+    pytest.importorskip("onnx" if source.endswith(".onnx") else "ai_edge_litert.tools.flatbuffer_utils")
+    original = ARTIFACTS / source
+    compacted = tmp_path / source
+    compacted.write_bytes(original.read_bytes())
+    compact(compacted)
+    assert compacted.stat().st_size < original.stat().st_size - 20_000
+    assert all(len(n) <= 4 for n in inner_tensor_names(compacted))
+    before, after = Detector(original, conf=0.05), Detector(compacted, conf=0.05)
+    assert after.names == before.names and after.input_hw == before.input_hw
+    assert after.engine.input == before.engine.input
+    tensor = np.random.default_rng(0).random(before.engine.input.shape, dtype=np.float32)
+    np.testing.assert_array_equal(after.engine.run(tensor), before.engine.run(tensor))
+    for frame in samples:
+        a, b = before.predict(frame), after.predict(frame)
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+
+
+def test_light_int8_onnx_is_within_the_size_bar():
+    """The factory's int8 bar (<= 30% of the fp32 file) for the light model's ONNX pair (its fp32 TFLite and
+    OpenVINO files are not shipped)."""
+    assert size(ARTIFACTS / "yolov8n-light-shapes-320_int8.onnx") <= 0.30 * size(ARTIFACTS / "yolov8n-light-shapes-320.onnx")
