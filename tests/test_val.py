@@ -45,3 +45,22 @@ def test_val_agrees_with_ultralytics_val_on_the_same_file(tiny_split):
     assert ours["images"] == 12
     assert ours["map50_95"] > 0.2
     assert abs(ours["map50_95"] - ref.box.map) < 0.03 and abs(ours["map50"] - ref.box.map50) < 0.03
+
+
+def test_gap_report_scores_chunks_and_gaps(tiny_split):
+    """models.gap: the full-split mAP equals validate's; a model against itself has no gap in any chunk; chunk
+    scores are those of the chunk's images alone."""
+    from models.gap import gap_report, subset
+
+    light = SHIPPED["onnxruntime"].parent / "yolov8n-light-shapes-320.onnx"
+    report = gap_report(tiny_split, [SHIPPED["onnxruntime"], SHIPPED["onnxruntime"], light], chunk=4)
+    assert report["images"] == 12 and report["chunks"] == 3
+    base, same, other = report["rows"]
+    assert base["map50_95"] == round(validate(SHIPPED["onnxruntime"], tiny_split, "test", progress=False)["map50_95"], 4)
+    assert same["gap_points"] == 0 and same["chunk_gap_points"] == {"mean": 0, "sd": 0, "min": 0, "max": 0}
+    assert other["gap_points"] == round(100 * (other["map50_95"] - base["map50_95"]), 2) and len(other["chunks"]) == 3
+    images, names = split_images(tiny_split, "test")
+    gt = coco_ground_truth(images, names)
+    part, _ = subset(gt, [], range(4, 8))
+    assert {i["id"] for i in part["images"]} == {4, 5, 6, 7}
+    assert all(4 <= a["image_id"] < 8 for a in part["annotations"]) and part["categories"] == gt["categories"]
