@@ -4,10 +4,12 @@
         --out models/artifacts/yolov8n-shapes.pt
 
 --model picks another architecture yaml, e.g. models/recipes/yolov8n-light.yaml (see models/blocks.py).
+--teacher adds knowledge distillation from a trained model (models/distill.py; an experiment, not the recipe).
 """
 from models import settings  # noqa: F401  (must precede ultralytics)
 
 import argparse
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -28,6 +30,8 @@ def main():
     ap.add_argument("--name", default=None, help="run name under build/runs (default <model stem>-shapes-<imgsz>)")
     ap.add_argument("--out", default=None, help="default models/artifacts/<model stem>-shapes.pt")
     ap.add_argument("--force", action="store_true", help="train even if --out exists")
+    ap.add_argument("--teacher", default=None, help="trained .pt to distil from (models/distill.py)")
+    ap.add_argument("--distill-weight", type=float, default=1.0, help="scale of the distillation terms")
     args = ap.parse_args()
 
     stem = Path(args.model).stem  # yolov8n for the default: the baseline's names are unchanged
@@ -45,24 +49,31 @@ def main():
     blocks.register()  # lets the yaml builder use models/blocks.py's blocks; no effect on ultralytics' own ones
     device = args.device or ("0" if torch.cuda.is_available() else "cpu")
     model = YOLO(args.model)  # architecture only: nothing is downloaded
-    model.train(
-        data=str(Path(args.data).resolve()),  # relative again in the saved weights: relativize_checkpoint
-        imgsz=args.imgsz,
-        epochs=args.epochs,
-        time=args.time,
-        batch=args.batch,
-        workers=args.workers,
-        device=device,
-        seed=args.seed,
-        deterministic=True,
-        pretrained=False,
-        amp=False,  # AMP's self-check downloads yolo26n.pt (fails offline); fp32 also keeps GPU and CPU runs alike
-        cache=False,  # cache="ram" is flagged by ultralytics as non-deterministic; jpg decode is cheap here
-        plots=False,  # plotting wants a downloaded font
-        project=str(settings.BUILD_DIR / "runs"),
-        name=args.name or f"{stem}-shapes-{args.imgsz}",
-        exist_ok=True,
-    )
+    guidance = contextlib.nullcontext()
+    if args.teacher:
+        from models import distill
+
+        teacher = distill.load_teacher(args.teacher, "cpu" if device == "cpu" else f"cuda:{device}")
+        guidance = distill.distillation(teacher, args.distill_weight)
+    with guidance:
+        model.train(
+            data=str(Path(args.data).resolve()),  # relative again in the saved weights: relativize_checkpoint
+            imgsz=args.imgsz,
+            epochs=args.epochs,
+            time=args.time,
+            batch=args.batch,
+            workers=args.workers,
+            device=device,
+            seed=args.seed,
+            deterministic=True,
+            pretrained=False,
+            amp=False,  # AMP's self-check downloads yolo26n.pt (fails offline); fp32 also keeps GPU and CPU runs alike
+            cache=False,  # cache="ram" is flagged by ultralytics as non-deterministic; jpg decode is cheap here
+            plots=False,  # plotting wants a downloaded font
+            project=str(settings.BUILD_DIR / "runs"),
+            name=args.name or f"{stem}-shapes-{args.imgsz}",
+            exist_ok=True,
+        )
     best = Path(model.trainer.best)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(best, out)
