@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def short_names(prefix: str):
-    """A callable giving each new name the next id (t0, t1, ... in hex), the same id for a name seen before."""
+    """A callable giving each new key the next id (t0, t1, ... in hex), the same id for a key seen before."""
     ids: dict[str, str] = {}
     return lambda name: ids.setdefault(name, f"{prefix}{len(ids):x}")
 
@@ -37,9 +37,8 @@ def compact_onnx(path: Path) -> None:
         init.name = rename(init.name)
     for info in graph.value_info:
         info.name = rename(info.name)
-    node = short_names("n")
     for i, n in enumerate(graph.node):
-        n.name = node(i)
+        n.name = f"n{i:x}"
         n.input[:] = [rename(x) for x in n.input]
         n.output[:] = [rename(x) for x in n.output]
     onnx.checker.check_model(model)
