@@ -99,7 +99,7 @@ def test_shipped_int8_graphs_carry_short_names(name):
 
     names = inner_tensor_names(ARTIFACTS / name)
     assert len(names) > 200 and all(re.fullmatch(r"t[0-9a-f]+", n) for n in names), sorted(names)[:5]
-    assert Detector(ARTIFACTS / name).engine.input.name == "images" or name.endswith(".tflite")
+    assert not re.fullmatch(r"t[0-9a-f]+", Detector(ARTIFACTS / name).engine.input.name)  # the I/O keep theirs
 
 
 @pytest.mark.parametrize("source", ["yolov8n-light-shapes-320.onnx", "yolov8n-shapes-320_float32.tflite"])
