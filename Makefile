@@ -120,7 +120,7 @@ models-gap: $(FACTORY)/.installed
 	  $(MODEL_DIR)/yolov8n-light-shapes-320.onnx \
 	  $(wildcard $(ABLATION)/compare/yolov8n-light-c2f-early-shapes-320.onnx) \
 	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/yolov8n-light-shapes-320_int8.tflite \
-	  --out models/gap-report-1500.json
+	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8.onnx --out models/gap-report-1500.json
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -22,17 +22,20 @@ TARGETS = {
 }
 
 
-def export(weights, imgsz, formats, out_dir, fast_dfl=True):
+def export(weights, imgsz, formats, out_dir, fast_dfl=True, depthwise_adown=True):
     """Export weights to each format; return {format: Path in out_dir}.
 
     fast_dfl: export the head's DFL with its softmax over the last axis (models/dfl.py: same numbers, ~10 ms
-    faster at 640 px on ONNX Runtime). ONNX files also lose Concat -> Split pairs (models/onnx_passes.py).
+    faster at 640 px on ONNX Runtime). depthwise_adown: ADown's average pool as a depthwise conv (models/adown.py:
+    same numbers; its int8 kernels are the fast ones). ONNX files also lose Concat -> Split pairs
+    (models/onnx_passes.py).
     """
     if "tflite" in formats and importlib.util.find_spec("litert_torch") is None:
         raise SystemExit("tflite export needs litert-torch: use .venv-factory/bin/python -m models.export ...")
     settings.init_ultralytics()
     from ultralytics import YOLO
 
+    from models.adown import use_depthwise_adown
     from models.dfl import use_last_axis_dfl
     from models.onnx_passes import fold_concat_split
 
@@ -53,6 +56,8 @@ def export(weights, imgsz, formats, out_dir, fast_dfl=True):
         model = YOLO(str(src))  # fresh model per format: the exporter mutates it
         if fast_dfl and not use_last_axis_dfl(model.model):
             raise SystemExit(f"{weights}: no DFL found in the model (not a YOLOv8-style Detect head?)")
+        if depthwise_adown:
+            use_depthwise_adown(model.model)  # none in YOLOv8n
         made = model.export(
             format=ul_format, imgsz=imgsz, batch=1, half=False,  # fp32
             dynamic=False, simplify=True, nms=False, device="cpu",
@@ -80,8 +85,11 @@ def main():
     ap.add_argument("--out", default="models/artifacts")
     ap.add_argument("--ultralytics-dfl", action="store_true",
                     help="keep ultralytics' own DFL layout (softmax over an inner axis: slow on ONNX Runtime)")
+    ap.add_argument("--ultralytics-adown", action="store_true",
+                    help="keep ADown's average pool (slow once quantized on ONNX Runtime and LiteRT)")
     args = ap.parse_args()
-    export(args.weights, args.imgsz, args.formats, args.out, fast_dfl=not args.ultralytics_dfl)
+    export(args.weights, args.imgsz, args.formats, args.out, fast_dfl=not args.ultralytics_dfl,
+           depthwise_adown=not args.ultralytics_adown)
 
 
 if __name__ == "__main__":

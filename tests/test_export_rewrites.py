@@ -1,5 +1,5 @@
-"""The factory's export-time rewrites (models/dfl.py, models/blocks.softmax_over_maps, models/onnx_passes.py)
-compute what the originals do, and the shipped ONNX models carry them."""
+"""The factory's export-time rewrites (models/dfl.py, models/adown.py, models/blocks.softmax_over_maps,
+models/onnx_passes.py) compute what the originals do, and the shipped models carry them."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ pytest.importorskip("ultralytics")
 onnx = pytest.importorskip("onnx")
 
 from models import blocks  # noqa: E402  (after the skips: needs torch + ultralytics)
+from models.adown import DepthwiseADown, use_depthwise_adown  # noqa: E402
 from models.dfl import LastAxisDFL, use_last_axis_dfl  # noqa: E402
 from models.onnx_passes import fold_concat_split  # noqa: E402
-from ultralytics.nn.modules.block import DFL  # noqa: E402
+from ultralytics.nn.modules.block import DFL, ADown  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ARTIFACTS  # noqa: E402
+from conftest import ARTIFACTS, ROOT  # noqa: E402
 
 
 def logits(*shape, scale=4.0):
@@ -47,6 +48,48 @@ def test_use_last_axis_dfl_swaps_the_head_and_keeps_the_model_outputs():
     assert isinstance(model.model[-1].dfl, LastAxisDFL)
     assert use_last_axis_dfl(model) == 0  # nothing left to swap
     torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("c1, c2, hw", [(16, 32, (160, 160)), (64, 128, (33, 40)), (8, 8, (5, 4))])
+def test_depthwise_adown_equals_ultralytics_adown(c1, c2, hw):
+    adown = ADown(c1, c2).eval()
+    x = logits(2, c1, *hw)
+    with torch.no_grad():
+        expected, got = adown(x), DepthwiseADown(adown)(x)
+    assert got.shape == expected.shape == (2, c2, hw[0] // 2, hw[1] // 2)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+
+
+def test_use_depthwise_adown_swaps_every_adown_and_keeps_the_light_models_outputs():
+    from ultralytics.nn.tasks import DetectionModel
+
+    blocks.register()
+    model = DetectionModel(str(ROOT / "models" / "recipes" / "yolov8n-light.yaml"), nc=3, verbose=False).eval()
+    inp = logits(1, 3, 64, 64, scale=1.0).sigmoid()
+    with torch.no_grad():
+        before = model(inp)[0]
+        assert use_depthwise_adown(model) == 4  # the backbone's four stride-2 steps after the stem
+        after = model(inp)[0]  # the swapped layers keep ultralytics' routing (.f, .i) or this would fail
+    assert not any(isinstance(m, ADown) for m in model.modules())
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("path", sorted(ARTIFACTS.glob("yolov8n-light*.onnx")), ids=lambda p: p.name)
+def test_shipped_light_onnx_models_have_no_average_pool(path):
+    """Quantized, ADown's AveragePool ran as ONNX Runtime's slow QLinearAveragePool (2.3 of 8.5 ms)."""
+    nodes = onnx.load(str(path)).graph.node
+    assert "AveragePool" not in [n.op_type for n in nodes]
+    attributes = [{a.name: list(a.ints) or a.i for a in n.attribute} for n in nodes if n.op_type == "Conv"]
+    pools = [a for a in attributes if a["kernel_shape"] == [2, 2] and a.get("group", 1) > 1]  # depthwise 2x2
+    assert len(pools) == 4 and all(a["strides"] == [1, 1] for a in pools)
+
+
+def test_shipped_light_tflite_model_has_no_average_pool():
+    """LiteRT's int8 AVERAGE_POOL_2D took 2.3 of the light model's 5.4 ms."""
+    flatbuffer_utils = pytest.importorskip("ai_edge_litert.tools.flatbuffer_utils")
+    model = flatbuffer_utils.read_model(str(ARTIFACTS / "yolov8n-light-shapes-320_int8.tflite"))
+    ops = [flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) for op in model.subgraphs[0].operators]
+    assert "AVERAGE_POOL_2D" not in ops and ops.count("DEPTHWISE_CONV_2D") == 4
 
 
 @pytest.mark.parametrize("k", [2, 3])
