@@ -25,9 +25,9 @@ TARGETS = {
 def export(weights, imgsz, formats, out_dir, fast_dfl=True, depthwise_adown=True):
     """Export weights to each format; return {format: Path in out_dir}.
 
-    fast_dfl: export the head's DFL with its softmax over the last axis (models/dfl.py: same numbers, ~10 ms
-    faster at 640 px on ONNX Runtime). depthwise_adown: ADown's average pool as a depthwise conv (models/adown.py:
-    same numbers; its int8 kernels are the fast ones). ONNX files also lose Concat -> Split pairs
+    Drop-ins from models/rewrites.py, same weights and numbers: fast_dfl exports the head's DFL with its softmax
+    over the last axis (~10 ms faster at 640 px on ONNX Runtime); depthwise_adown exports ADown's average pool as
+    a depthwise conv (whose int8 kernels are the fast ones). ONNX files also lose Concat -> Split pairs
     (models/onnx_passes.py).
     """
     if "tflite" in formats and importlib.util.find_spec("litert_torch") is None:
@@ -35,8 +35,7 @@ def export(weights, imgsz, formats, out_dir, fast_dfl=True, depthwise_adown=True
     settings.init_ultralytics()
     from ultralytics import YOLO
 
-    from models.adown import use_depthwise_adown
-    from models.dfl import use_last_axis_dfl
+    from models.rewrites import use_depthwise_adown, use_last_axis_dfl
     from models.onnx_passes import fold_concat_split
 
     stem = f"{Path(weights).stem}-{imgsz}"

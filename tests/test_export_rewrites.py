@@ -1,4 +1,4 @@
-"""The factory's export-time rewrites (models/dfl.py, models/adown.py, models/blocks.softmax_over_maps,
+"""The factory's export-time rewrites (models/rewrites.py, models/blocks.softmax_over_maps,
 models/onnx_passes.py) compute what the originals do, and the shipped models carry them."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ pytest.importorskip("ultralytics")
 onnx = pytest.importorskip("onnx")
 
 from models import blocks  # noqa: E402  (after the skips: needs torch + ultralytics)
-from models.adown import DepthwiseADown, use_depthwise_adown  # noqa: E402
-from models.dfl import LastAxisDFL, use_last_axis_dfl  # noqa: E402
+from models.rewrites import DepthwiseADown, LastAxisDFL, use_depthwise_adown, use_last_axis_dfl  # noqa: E402
 from models.onnx_passes import fold_concat_split  # noqa: E402
 from ultralytics.nn.modules.block import DFL, ADown  # noqa: E402
 

@@ -1,0 +1,79 @@
+"""Export-time drop-ins for ultralytics modules: the same weights and numbers, in graphs the engines run faster.
+
+- LastAxisDFL: the Detect head's DFL (distribution focal loss decoding) with its softmax over the last axis.
+  ultralytics' DFL turns each box side's 16 logits into an expected distance: softmax over the 16 bins, then a
+  1x1 conv with the fixed weights 0..15. It lays the bins out on axis 1 of (b, 16, 4, A), and ONNX Runtime's
+  Softmax over an inner axis is slow: 10.8 ms for the 640 px head against 0.9 ms for the same numbers laid out as
+  (b, 4, A, 16) with the softmax over the last axis and the weighted sum as a MatMul (2 threads, measured on the
+  development CPU). Same result up to float rounding (~3e-6 on the distances).
+- DepthwiseADown: ADown (YOLOv9) with its 2x2 stride-1 average pool as a depthwise convolution with weights 1/4.
+  Quantized, that pool was the light model's slowest op on two engines: ONNX Runtime's QLinearAveragePool took
+  2.3 of 8.5 ms and LiteRT's int8 AVERAGE_POOL_2D 2.3 of 5.4 ms (320 px, 1 thread), while int8 depthwise
+  convolutions run in fast kernels. 1/4 is exact in float and in int8 (per-channel scale 0.25/127); the PyTorch
+  outputs are bit-equal.
+
+The exported output contract (1, 4+nc, A) is unchanged, and ultralytics runs the exported files like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class LastAxisDFL(nn.Module):
+    """Drop-in for ultralytics' DFL: softmax over the bins on the last axis, then bins @ (0..c1-1)."""
+
+    def __init__(self, dfl: nn.Module):
+        super().__init__()
+        self.c1 = dfl.c1
+        self.register_buffer("bins", dfl.conv.weight.detach().reshape(dfl.c1, 1).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, a = x.shape  # batch, 4 * c1 logits, anchors
+        return (x.view(b, 4, self.c1, a).transpose(2, 3).softmax(3) @ self.bins).view(b, 4, a)
+
+
+class DepthwiseADown(nn.Module):
+    """Drop-in for ultralytics' ADown: the same cv1 / cv2, the 2x2 stride-1 average pool as a fixed depthwise conv."""
+
+    def __init__(self, adown: nn.Module):
+        super().__init__()
+        self.c, self.cv1, self.cv2 = adown.c, adown.cv1, adown.cv2
+        channels = adown.cv1.conv.in_channels * 2  # ADown splits its input in halves for cv1 and cv2
+        self.register_buffer("pool", torch.full((channels, 1, 2, 2), 0.25))
+        for attr in ("f", "i", "type", "np"):  # the routing ultralytics' parse_model puts on top-level layers
+            if hasattr(adown, attr):
+                setattr(self, attr, getattr(adown, attr))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.conv2d(x, self.pool.to(x.dtype), groups=self.pool.shape[0])
+        x1, x2 = x.chunk(2, 1)
+        x1 = self.cv1(x1)
+        x2 = nn.functional.max_pool2d(x2, 3, 2, 1)
+        return torch.cat((x1, self.cv2(x2)), 1)
+
+
+def replace_modules(model: nn.Module, kind: type, make: Callable[[nn.Module], nn.Module]) -> int:
+    """Swap every `kind` inside model (in place) for make(it); returns how many were swapped."""
+    swapped = 0
+    for module in model.modules():
+        for name, child in module.named_children():
+            if isinstance(child, kind):
+                setattr(module, name, make(child))
+                swapped += 1
+    return swapped
+
+
+def use_last_axis_dfl(model: nn.Module) -> int:
+    from ultralytics.nn.modules.block import DFL
+
+    return replace_modules(model, DFL, LastAxisDFL)
+
+
+def use_depthwise_adown(model: nn.Module) -> int:
+    from ultralytics.nn.modules.block import ADown
+
+    return replace_modules(model, ADown, DepthwiseADown)
