@@ -104,7 +104,8 @@ def softmax_over_maps(logits: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
     """Softmax across k single-channel maps, written out as exp(z - max) / sum: the same numbers as .softmax(1)
     on their concatenation (to ~1e-7), as element-wise ops in the exported graph. ONNX Runtime's Softmax over the
     channel axis ran 5-10x slower (0.19-0.61 ms against 0.04-0.07 ms per ASFF on 80-160 px maps); the whole light
-    model at 640 px: 2% faster on ONNX Runtime, 1% slower on OpenVINO."""
+    model at 640 px: 2% faster on ONNX Runtime. OpenVINO and LiteRT run the one-op Softmax faster: their exports
+    swap in models.rewrites.ChannelSoftmaxASFF (models/export.py)."""
     peak = logits[0]
     for z in logits[1:]:
         peak = torch.maximum(peak, z)

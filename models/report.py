@@ -44,8 +44,9 @@ def precision_of(path: Path) -> str:
 OPTIONS = {"precision": "f32"}
 
 
-def latencies(paths: list[Path], reps: int, warmup: int, frame: np.ndarray) -> dict[str, list[float]]:
-    detectors = {p: Detector(p, **OPTIONS) for p in paths}
+def latencies(paths: list[Path], reps: int, warmup: int, frame: np.ndarray,
+              threads: int | None = None, options: dict = OPTIONS) -> dict[str, list[float]]:
+    detectors = {p: Detector(p, threads=threads, **options) for p in paths}
     tensors = {p: prepare(frame, d.engine.input, d.input_hw)[0] for p, d in detectors.items()}
     times = {p.name: [] for p in paths}
     for i in tqdm(range(warmup + reps), desc="latency (round-robin)"):
@@ -64,6 +65,11 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="engine threads for the latency runs "
+                        "(default: the runtime's, one per physical core)")
+    parser.add_argument("--latency-precision", choices=["f32", "runtime-default"], default="f32",
+                        help="OpenVINO's inference precision for the latency runs (runtime-default: bf16 on CPUs "
+                        "with AVX512-BF16); mAP is always scored in f32")
     parser.add_argument("--out", type=Path, default=Path("models/report.json"))
     parser.add_argument("--readme", type=Path, default=Path("models/README.md"),
                         help="README whose report markers get the table; '-' leaves every README alone")
@@ -80,14 +86,16 @@ def main(argv=None) -> int:
         rows.append({"artifact": path.name, "engine": scores["engine"], "precision": precision_of(path),
                      "imgsz": Detector(path).input_hw[0], "size_mb": round(size_mb(path), 2),
                      "map50_95": round(scores["map50_95"], 4), "map50": round(scores["map50"], 4)})
-    times = latencies(paths, args.reps, args.warmup, frame)
+    times = latencies(paths, args.reps, args.warmup, frame, args.threads,
+                      OPTIONS if args.latency_precision == "f32" else {})
     for row in rows:
         t = np.asarray(times[row["artifact"]])
         row["latency_ms"] = {"median": round(float(np.median(t)), 2), "p90": round(float(np.percentile(t, 90)), 2)}
     report = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.machine(),
               "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                            if line.startswith("model name")), "?"),
-              "split": args.split, "reps": args.reps, "rows": rows}
+              "split": args.split, "reps": args.reps, "threads": args.threads or "runtime default",
+              "latency_precision": args.latency_precision, "rows": rows}
     args.out.write_text(json.dumps(report, indent=2))
     table = markdown(report)
     print(table)
@@ -104,9 +112,15 @@ def replace_between_markers(readme: Path, table: str) -> None:
         readme.write_text(f"{head}{start}\n{table}{end}{rest.split(end, 1)[1]}")
 
 
+def threads_text(threads) -> str:
+    return f"{threads} thread{'s' * (threads != 1)}" if isinstance(threads, int) else "the runtime's default threads"
+
+
 def markdown(report: dict) -> str:
     lines = [f"Measured {report['date']} on {report['cpu']} ({report['machine']}), {report['split']} split, latency = "
-             f"bare engine run, median / p90 of {report['reps']} round-robin runs.", "","| artifact | engine | precision | imgsz | size MB | mAP50-95 | mAP50 | latency ms (median / p90) |",
+             f"bare engine run ({threads_text(report.get('threads'))}, "
+             f"OpenVINO in {report.get('latency_precision', 'f32')}), median / p90 of {report['reps']} "
+             "round-robin runs.", "","| artifact | engine | precision | imgsz | size MB | mAP50-95 | mAP50 | latency ms (median / p90) |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         lines.append(f"| {r['artifact']} | {r['engine']} | {r['precision']} | {r['imgsz']} | {r['size_mb']:.1f} | "
