@@ -66,12 +66,13 @@ class CSPPC(C2f):
     """C2f with each Bottleneck (two 3x3 convs, 18c^2 weights) replaced by a FasterNetBlock (~4.6c^2 weights).
 
     Same arguments, channel split and concatenation as ultralytics' C2f (and the same export handling: ultralytics
-    treats it as a C2f); only the bottlenecks change.
+    treats it as a C2f); only the bottlenecks change. n_div: the PConvs convolve 1/n_div of the channels
+    (FasterNet's 4; a yaml row passes it after e, e.g. [128, True, 0.5, 2]).
     """
 
-    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, e: float = 0.5):
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, e: float = 0.5, n_div: int = 4):
         super().__init__(c1, c2, n, shortcut, e=e)
-        self.m = nn.ModuleList(FasterNetBlock(self.c, shortcut) for _ in range(n))
+        self.m = nn.ModuleList(FasterNetBlock(self.c, shortcut, n_div) for _ in range(n))
 
 
 class ASFF(nn.Module):

@@ -12,7 +12,8 @@ import argparse
 from pathlib import Path
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
-RECIPES = ["yolov8n", "yolov8n-csppc", "yolov8n-adown", "yolov8n-afpn", "yolov8n-light", "yolov8n-light-c2f-early"]
+RECIPES = ["yolov8n", "yolov8n-csppc", "yolov8n-adown", "yolov8n-afpn", "yolov8n-light", "yolov8n-light-c2f-early",
+           "yolov8n-light-pconv-half"]
 
 
 def build(recipe: str, nc: int):

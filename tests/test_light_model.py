@@ -55,6 +55,13 @@ def test_csppc_keeps_the_c2f_contract(c1, c2, n, shortcut, b, h, w):
     assert torch.allclose(m.forward_split(inp), out)  # the forward ultralytics' exporter switches C2f to
 
 
+@pytest.mark.parametrize("n_div", [2, 4])
+def test_csppc_passes_its_partial_ratio_to_every_pconv(n_div):
+    m = blocks.CSPPC(64, 64, 2, True, 0.5, n_div).eval()  # as a yaml row [64, True, 0.5, n_div] builds it
+    assert [block.pconv.c_conv for block in m.m] == [32 // n_div] * 2  # hidden width c = 64 * 0.5
+    assert m(x(1, 64, 16, 16)).shape == (1, 64, 16, 16)
+
+
 @pytest.mark.parametrize("b,h,w", SIZES)
 @pytest.mark.parametrize("c,shortcut", [(8, True), (16, False), (64, True)])
 def test_fasternet_block_keeps_shape(c, shortcut, b, h, w):
