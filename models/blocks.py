@@ -94,11 +94,15 @@ class ASFF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xs = x.split(self.c, 1)
-        w = softmax_over_maps(self.levels(torch.cat([f(xi) for f, xi in zip(self.weight, xs)], 1)).split(1, 1))
+        w = self.level_weights(self.levels(torch.cat([f(xi) for f, xi in zip(self.weight, xs)], 1)))
         y = xs[0] * w[0]
         for i in range(1, self.k):
             y = y + xs[i] * w[i]
         return self.conv(y)
+
+    def level_weights(self, logits: torch.Tensor) -> list[torch.Tensor]:
+        """(b, k, h, w) logits -> k per-pixel weight maps that sum to 1."""
+        return softmax_over_maps(logits.split(1, 1))
 
 
 def softmax_over_maps(logits: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
