@@ -94,9 +94,9 @@ models-light: $(FACTORY)/.installed
 	  $(LIGHT)/yolov8n-light-shapes-320_int8.tflite $(LIGHT)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/
 
 # Ablations of the light model: each variant changes one part of YOLOv8n (light-c2f-early: one part of the light
-# model back; light-pconv-half: its PConvs over half the channels) and is trained exactly like the baseline (64 epochs, ~60-100 min each on a 2-core CPU; weights kept in
-# build/ablation-64/ and not retrained while they exist); then the baseline, the light model and each variant at
-# 320 (ONNX) and 640 (ONNX, OpenVINO), in one report.
+# model back; light-pconv-half: its PConvs over half the channels) and is trained exactly like the baseline
+# (64 epochs, ~50-100 min each on a 2-core CPU; weights kept in build/ablation-64/ and not retrained while they
+# exist); then the baseline, the light model and each variant at 320 (ONNX) and 640 (ONNX, OpenVINO), in one report.
 ABLATION := build/ablation-64
 ABLATIONS := csppc adown afpn light-c2f-early light-pconv-half
 models-ablation: $(FACTORY)/.installed

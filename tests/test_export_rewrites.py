@@ -105,20 +105,23 @@ def test_shipped_light_onnx_models_have_no_average_pool(path):
     assert len(pools) == 4 and all(a["strides"] == [1, 1] for a in pools)
 
 
-def test_shipped_light_tflite_model_has_no_average_pool():
-    """LiteRT's int8 AVERAGE_POOL_2D took 2.3 of the light model's 5.4 ms."""
+def shipped_light_tflite_ops() -> list[str]:
+    """Op names of the shipped light int8 TFLite graph, in order."""
     flatbuffer_utils = pytest.importorskip("ai_edge_litert.tools.flatbuffer_utils")
     model = flatbuffer_utils.read_model(str(ARTIFACTS / "yolov8n-light-shapes-320_int8.tflite"))
-    ops = [flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) for op in model.subgraphs[0].operators]
+    return [flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) for op in model.subgraphs[0].operators]
+
+
+def test_shipped_light_tflite_model_has_no_average_pool():
+    """LiteRT's int8 AVERAGE_POOL_2D took 2.3 of the light model's 5.4 ms."""
+    ops = shipped_light_tflite_ops()
     assert "AVERAGE_POOL_2D" not in ops and ops.count("DEPTHWISE_CONV_2D") == 4
 
 
 def test_shipped_light_tflite_model_takes_the_asff_weights_as_one_softmax():
     """Written out (exp / sum), the five ASFF softmaxes made 521 ops in 9 XNNPACK partitions instead of 430 in 3,
     and the int8 model ran ~9% slower."""
-    flatbuffer_utils = pytest.importorskip("ai_edge_litert.tools.flatbuffer_utils")
-    model = flatbuffer_utils.read_model(str(ARTIFACTS / "yolov8n-light-shapes-320_int8.tflite"))
-    ops = [flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) for op in model.subgraphs[0].operators]
+    ops = shipped_light_tflite_ops()
     assert ops.count("SOFTMAX") == 6 and "EXP" not in ops  # five ASFF and the DFL's
 
 
