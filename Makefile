@@ -10,7 +10,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/build/ultralytics-config
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/build/mpl
 
-.PHONY: demo test test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap clean
+.PHONY: demo test test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap models-seed clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -121,6 +121,25 @@ models-gap: $(FACTORY)/.installed
 	  $(wildcard $(ABLATION)/compare/yolov8n-light-c2f-early-shapes-320.onnx) \
 	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/yolov8n-light-shapes-320_int8.tflite \
 	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8.onnx --out models/gap-report-1500.json
+
+# The gap again with a second training seed: both recipes trained exactly as shipped but with --seed $(SEED)
+# (~55 min each; run here side by side, one core each), scored with the shipped pair on the same 1500 images, each
+# light model against the baseline of its own seed: models/seed-gap-report-1500.json.
+SEED := 1
+SEED_DIR := build/seed$(SEED)
+models-seed: $(FACTORY)/.installed
+	$(FPY) -m models.dataset --out build/dataset --seed 0
+	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 64 --seed $(SEED) \
+	  --name yolov8n-shapes-320-seed$(SEED) --out $(SEED_DIR)/yolov8n-shapes.pt
+	$(FPY) -m models.train --model models/recipes/yolov8n-light.yaml --data $(DATA) --imgsz 320 --epochs 64 \
+	  --seed $(SEED) --name yolov8n-light-shapes-320-seed$(SEED) --out $(SEED_DIR)/yolov8n-light-shapes.pt
+	for weights in $(SEED_DIR)/yolov8n-shapes.pt $(SEED_DIR)/yolov8n-light-shapes.pt; do \
+	  $(FPY) -m models.export $$weights --imgsz 320 --formats onnx --out $(SEED_DIR) || exit 1; \
+	done
+	$(FPY) -m models.dataset --out build/dataset-test-1500 --seed 0 --train 0 --val 0 --test 1500
+	$(FPY) -m models.gap build/dataset-test-1500/data.yaml --pairs \
+	  $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-light-shapes-320.onnx \
+	  $(SEED_DIR)/yolov8n-shapes-320.onnx $(SEED_DIR)/yolov8n-light-shapes-320.onnx --out models/seed-gap-report-1500.json
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -64,3 +64,19 @@ def test_gap_report_scores_chunks_and_gaps(tiny_split):
     part, _ = subset(gt, [], range(4, 8))
     assert {i["id"] for i in part["images"]} == {4, 5, 6, 7}
     assert all(4 <= a["image_id"] < 8 for a in part["annotations"]) and part["categories"] == gt["categories"]
+
+
+def test_gap_report_pairs_compares_each_candidate_with_the_model_before_it(tiny_split):
+    """--pairs (a second training seed): rows 2 and 4 are measured against rows 1 and 3, not against row 1."""
+    from models.gap import gap_report
+
+    base = SHIPPED["onnxruntime"]
+    light = base.parent / "yolov8n-light-shapes-320.onnx"
+    report = gap_report(tiny_split, [base, light, light, base], chunk=4, pairs=True)
+    first, second, third, fourth = report["rows"]
+    assert "gap_points" not in first and "gap_points" not in third
+    assert second["baseline"] == str(base) and fourth["baseline"] == str(light)  # paths: the names repeat
+    assert fourth["gap_points"] == round(100 * (first["map50_95"] - second["map50_95"]), 2) != 0
+    assert fourth["gap_points"] == -second["gap_points"]
+    with pytest.raises(ValueError, match="pairs"):
+        gap_report(tiny_split, [base, light, base], chunk=4, pairs=True)
