@@ -122,24 +122,32 @@ models-gap: $(FACTORY)/.installed
 	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/yolov8n-light-shapes-320_int8.tflite \
 	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8.onnx --out models/gap-report-1500.json
 
-# The gap again with a second training seed: both recipes trained exactly as shipped but with --seed $(SEED)
-# (~55 min each; run here side by side, one core each), scored with the shipped pair on the same 1500 images, each
-# light model against the baseline of its own seed: models/seed-gap-report-1500.json.
+# The gaps again with a second training seed: the baseline and each of SEED_VARIANTS trained exactly as before
+# but with --seed $(SEED) (~50-55 min each on 2 cores), scored with the seed-0 models on the same 1500 images,
+# each variant against the baseline of its own seed: models/seed-gap-report-1500.json. The seed-0 c2f-early
+# pair is scored when make models-ablation has exported it.
 SEED := 1
 SEED_DIR := build/seed$(SEED)
+SEED_VARIANTS := light light-c2f-early
+SEED0_C2F_EARLY := $(wildcard $(ABLATION)/compare/yolov8n-light-c2f-early-shapes-320.onnx)
 models-seed: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
 	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 64 --seed $(SEED) \
 	  --name yolov8n-shapes-320-seed$(SEED) --out $(SEED_DIR)/yolov8n-shapes.pt
-	$(FPY) -m models.train --model models/recipes/yolov8n-light.yaml --data $(DATA) --imgsz 320 --epochs 64 \
-	  --seed $(SEED) --name yolov8n-light-shapes-320-seed$(SEED) --out $(SEED_DIR)/yolov8n-light-shapes.pt
-	for weights in $(SEED_DIR)/yolov8n-shapes.pt $(SEED_DIR)/yolov8n-light-shapes.pt; do \
+	for variant in $(SEED_VARIANTS); do \
+	  $(FPY) -m models.train --model models/recipes/yolov8n-$$variant.yaml --data $(DATA) --imgsz 320 --epochs 64 \
+	    --seed $(SEED) --name yolov8n-$$variant-shapes-320-seed$(SEED) --out $(SEED_DIR)/yolov8n-$$variant-shapes.pt \
+	    || exit 1; \
+	done
+	for weights in $(SEED_DIR)/yolov8n-shapes.pt $(foreach v,$(SEED_VARIANTS),$(SEED_DIR)/yolov8n-$(v)-shapes.pt); do \
 	  $(FPY) -m models.export $$weights --imgsz 320 --formats onnx --out $(SEED_DIR) || exit 1; \
 	done
 	$(FPY) -m models.dataset --out build/dataset-test-1500 --seed 0 --train 0 --val 0 --test 1500
 	$(FPY) -m models.gap build/dataset-test-1500/data.yaml --pairs \
 	  $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-light-shapes-320.onnx \
-	  $(SEED_DIR)/yolov8n-shapes-320.onnx $(SEED_DIR)/yolov8n-light-shapes-320.onnx --out models/seed-gap-report-1500.json
+	  $(if $(SEED0_C2F_EARLY),$(MODEL_DIR)/yolov8n-shapes-320.onnx $(SEED0_C2F_EARLY)) \
+	  $(foreach v,$(SEED_VARIANTS),$(SEED_DIR)/yolov8n-shapes-320.onnx $(SEED_DIR)/yolov8n-$(v)-shapes-320.onnx) \
+	  --out models/seed-gap-report-1500.json
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -34,14 +34,16 @@ def gap_report(data: Path, models: list[Path], chunk: int = 150, split: str = "t
         raise ValueError(f"pairs needs baseline, candidate pairs; got {len(models)} models")
     images, names = split_images(data, split)
     gt = coco_ground_truth(images, names)
-    predictions = {m: predictions_for(Detector(m, **VAL_OPTIONS), images) for m in models}
+    # each file scored once, however often it is listed (--pairs repeats a seed's baseline)
+    predictions = {m: predictions_for(Detector(m, **VAL_OPTIONS), images) for m in dict.fromkeys(models)}
     chunks = [range(start, start + chunk) for start in range(0, len(images) - chunk + 1, chunk)]
     unique = len({m.name for m in models}) == len(models)  # else rows name the path: seeds share file names
     rows = []
     for model in models:
         full = coco_map(gt, predictions[model])["map50_95"]
         per_chunk = [coco_map(*subset(gt, predictions[model], ids))["map50_95"] for ids in chunks]
-        rows.append({"model": model.name if unique else str(model), "map50_95": round(full, 4), "chunks": [round(v, 4) for v in per_chunk]})
+        rows.append({"model": model.name if unique else str(model), "map50_95": round(full, 4),
+                     "chunks": [round(v, 4) for v in per_chunk]})
     compared = zip(rows[0::2], rows[1::2]) if pairs else ((rows[0], row) for row in rows[1:])
     for base, row in compared:
         gaps = [100 * (a - b) for a, b in zip(row["chunks"], base["chunks"])]
