@@ -10,7 +10,8 @@ export YOLO_CONFIG_DIR := $(CURDIR)/build/ultralytics-config
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/build/mpl
 
-.PHONY: demo test test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap models-seed clean
+.PHONY: demo test test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap \
+	models-seed clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
