@@ -78,17 +78,15 @@ def as_bgr(frame) -> np.ndarray:
     return frame
 
 
-def resize(frame: np.ndarray, size_wh: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:
-    """Bilinear resize as ultralytics does it, but cheaper for odd integer shrink factors (1080p -> 640: 3x).
+def odd_shrink_factor(frame_hw: tuple[int, int], size_wh: tuple[int, int]) -> int:
+    """k when the frame shrinks by the same odd integer k on both axes (1080p -> 640x360: 3), else 0.
 
-    There every output pixel's bilinear source point lands exactly on the centre pixel of its 3x3 (5x5...)
-    block, so bilinear equals nearest-centre sampling bit for bit and only a third of the rows need reading.
+    Then every output pixel's bilinear source point lands exactly on the centre pixel of its k x k block, so
+    ultralytics' bilinear resize equals picking those centres, bit for bit (3k <= 512: OpenCV's channel limit).
     """
-    (w, h), (fh, fw) = size_wh, frame.shape[:2]
-    factor = fw // w
-    exact = factor > 1 and factor % 2 and fw == factor * w and fh == factor * h
-    interpolation = cv2.INTER_NEAREST_EXACT if exact else cv2.INTER_LINEAR
-    return cv2.resize(frame, (w, h), dst=dst, interpolation=interpolation)
+    (w, h), (fh, fw) = size_wh, frame_hw
+    k = fw // w
+    return k if k > 1 and k % 2 and fw == k * w and fh == k * h and 3 * k <= 512 else 0
 
 
 class InputTensor:
@@ -97,7 +95,7 @@ class InputTensor:
     Only the resized frame's area is written per call; the grey border is written when the frame size changes.
     Pixels go through one 256-entry table: value/255 for float inputs (bit-equal to ultralytics' division),
     the quantized value for int8/uint8 inputs. One per thread: the array is reused by the next fill, and so are
-    the resize and colour-plane buffers (fresh ones cost ~0.1 ms a 1080p frame in page faults).
+    the resize and colour-plane scratch buffers (fresh ones cost ~0.1 ms a 1080p frame in page faults).
     """
 
     def __init__(self, spec: InputSpec, input_hw: tuple[int, int]):
@@ -110,30 +108,46 @@ class InputTensor:
             self._lut = np.arange(256, dtype=np.float32) / np.float32(255)
         self.array = np.empty(shape, dtype=self._lut.dtype)
         self._box: Letterbox | None = None
-        self._resized: np.ndarray | None = None  # per-frame-size scratch: the resized frame, then
-        self._colour: np.ndarray | list[np.ndarray] | None = None  # its BGR planes (NCHW) or RGB copy (NHWC)
+
+    def _new_frame_size(self, frame_hw: tuple[int, int]) -> Letterbox:
+        """Geometry, grey border and scratch buffers for a new frame size (kept while the size stays)."""
+        box = self._box = Letterbox(frame_hw=frame_hw, input_hw=self.input_hw)
+        self.array[...] = self._lut[PAD_VALUE]
+        w, h = box.resized_wh
+        self._shrink = odd_shrink_factor(frame_hw, (w, h))
+        # The resized frame (or, for an odd shrink, the frame rows through the block centres), then its colour
+        # planes in R, G, B order (NCHW) or one RGB image (NHWC).
+        self._resized = np.empty((h, frame_hw[1] if self._shrink else w, 3), np.uint8)
+        nchw = self.spec.layout == "NCHW"
+        self._colour = [np.empty((h, w), np.uint8) for _ in range(3)] if nchw else [np.empty((h, w, 3), np.uint8)]
+        return box
 
     def fill(self, frame: np.ndarray) -> Letterbox:
         box = self._box
         if box is None or box.frame_hw != frame.shape[:2]:
-            box = self._box = Letterbox(frame_hw=frame.shape[:2], input_hw=self.input_hw)
-            self.array[...] = self._lut[PAD_VALUE]
-            w, h = box.resized_wh
-            self._resized = np.empty((h, w, 3), np.uint8)
-            nchw = self.spec.layout == "NCHW"
-            self._colour = [np.empty((h, w), np.uint8) for _ in range(3)] if nchw else np.empty((h, w, 3), np.uint8)
+            box = self._new_frame_size(frame.shape[:2])
         w, h = box.resized_wh
-        if (w, h) != (frame.shape[1], frame.shape[0]):
-            frame = resize(frame, (w, h), dst=self._resized)
+        if self._shrink:
+            # Copy the centre rows first (a streaming read), then pick the centre pixels' channels from the copy
+            # as R, G, B planes in one call: cheaper than resizing or picking straight from a cold frame.
+            k = self._shrink
+            np.copyto(self._resized, frame[k // 2 :: k])
+            c = 3 * (k // 2)  # the centre pixel's B in each block of k pixels, viewed as one 3k-channel pixel
+            rgb = cv2.mixChannels([self._resized.reshape(h, w, 3 * k)], self._colour, [c + 2, 0, c + 1, 1, c, 2])
+        else:
+            if (w, h) != (frame.shape[1], frame.shape[0]):
+                frame = cv2.resize(frame, (w, h), dst=self._resized, interpolation=cv2.INTER_LINEAR)
+            if self.spec.layout == "NCHW":
+                rgb = cv2.split(frame, self._colour[::-1])[::-1]
+            else:
+                rgb = [cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._colour[0])]
         left, top = box.pad_left_top
         if self.spec.layout == "NCHW":
             roi = self.array[0, :, top : top + h, left : left + w]
-            blue, green, red = cv2.split(frame, self._colour)
-            for channel, plane in enumerate((red, green, blue)):
+            for channel, plane in enumerate(rgb):
                 cv2.LUT(plane, self._lut, dst=roi[channel])
         else:
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._colour)
-            cv2.LUT(rgb, self._lut, dst=self.array[0, top : top + h, left : left + w])
+            cv2.LUT(rgb[0], self._lut, dst=self.array[0, top : top + h, left : left + w])
         return box
 
     def value(self) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -42,6 +43,31 @@ def test_integer_shrink_factors_equal_ultralytics(frame_hw, input_hw):
     frame = np.random.default_rng(5).integers(0, 256, (*frame_hw, 3), dtype=np.uint8)
     ours, _ = prepare(frame, FLOAT_NCHW, input_hw)
     assert np.array_equal(ours, reference_tensor(frame, input_hw))
+
+
+FLOAT_NHWC = InputSpec("x", (1, None, None, 3), "NHWC", np.dtype(np.float32))
+
+
+@pytest.mark.parametrize("view", ["contiguous", "crop", "mirrored", "bgra-converted"])
+@pytest.mark.parametrize("spec", [FLOAT_NCHW, FLOAT_NHWC], ids=["NCHW", "NHWC"])
+def test_odd_shrink_path_takes_frames_of_any_strides(view, spec):
+    """The 3x path copies the frame's centre rows and picks pixels from a view of them: frames that are crops
+    of wider images or mirrored views (strides that no reshape can keep) must give the reference tensor too."""
+    rng = np.random.default_rng(7)
+    if view == "contiguous":
+        frame = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    elif view == "crop":
+        frame = rng.integers(0, 256, (1100, 2000, 3), dtype=np.uint8)[10:1090, 40:1960]
+    elif view == "mirrored":
+        frame = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)[::-1, ::-1]
+    else:
+        frame = as_bgr(rng.integers(0, 256, (1080, 1920, 4), dtype=np.uint8))
+    ours, _ = prepare(frame, spec, (640, 640))
+    # OpenCV's own bilinear resize (what ultralytics' LetterBox calls), so this runs without torch (arm64 too).
+    canvas = np.full((640, 640, 3), 114, np.uint8)
+    canvas[140:500] = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_LINEAR)
+    expected = canvas[None, :, :, ::-1].astype(np.float32) / np.float32(255)
+    assert np.array_equal(ours, expected.transpose(0, 3, 1, 2) if spec.layout == "NCHW" else expected)
 
 
 def test_reused_tensor_rewrites_the_border_when_the_frame_size_changes():
