@@ -107,7 +107,10 @@ class InputTensor:
         else:
             self._lut = np.arange(256, dtype=np.float32) / np.float32(255)
         self.array = np.empty(shape, dtype=self._lut.dtype)
-        self._box: Letterbox | None = None
+        self._box: Letterbox | None = None  # the rest is set per frame size by _new_frame_size
+        self._shrink = 0
+        self._resized = np.empty((0, 0, 3), np.uint8)
+        self._colour: list[np.ndarray] = []
 
     def _new_frame_size(self, frame_hw: tuple[int, int]) -> Letterbox:
         """Geometry, grey border and scratch buffers for a new frame size (kept while the size stays)."""
