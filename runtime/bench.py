@@ -39,7 +39,7 @@ import numpy as np
 
 from runtime.detector import Detector
 from runtime.engines import ENGINES, engine_class
-from runtime.options import physical_cores
+from runtime.engines.settings import physical_cores
 from runtime.preprocess import prepare
 
 DEFAULT_FRAMES = ("640x480", "1280x720", "1920x1080")

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol
 
+import importlib
+
 import numpy as np
+
+from runtime.errors import EngineNotAvailableError
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,16 @@ def join_outputs(outputs: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(boxes_first, axis=axis)
 
 
+def require(module: str, extra: str):
+    """Import an engine library or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise EngineNotAvailableError(
+            f"{module} is not installed: pip install 'yolo-edge-runtime[{extra}]' ({exc})"
+        ) from exc
+
+
 class Engine(Protocol):
     """Load a model, describe its input, run a prepared tensor, return the raw head output.
 
@@ -65,11 +79,23 @@ class Engine(Protocol):
     the shared post-processing brings every layout to one form. It must be safe to call from several threads.
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # what backend= and --backend take
+    extra: ClassVar[str]  # pip install 'yolo-edge-runtime[<extra>]' installs it
+    packages: ClassVar[tuple[str, ...]]  # import names that provide it (any one will do)
+    formats: ClassVar[tuple[str, ...]]  # the model files it reads, for messages and help
     input: InputSpec
 
     @staticmethod
-    def claims(path: Path) -> bool: ...
+    def claims(path: Path) -> bool:
+        """This is the file's own engine (the format it was exported for)."""
+
+    @staticmethod
+    def reads(path: Path) -> bool:
+        """This engine can run the file (claims it, or reads its format too)."""
+
+    @staticmethod
+    def model_files(path: Path) -> list[Path]:
+        """The files the model consists of on disk (for its size)."""
 
     def run(self, tensor: np.ndarray) -> np.ndarray: ...
 

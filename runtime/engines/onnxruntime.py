@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.engines.base import InputSpec, join_outputs, layout_of
+from runtime.engines.base import InputSpec, join_outputs, layout_of, require
+from runtime.engines.settings import EngineSettings
 from runtime.errors import ModelLoadError
-from runtime.options import EngineSettings
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
            "tensor(int8)": np.int8}
@@ -16,15 +16,22 @@ _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(u
 
 class OnnxRuntimeEngine:
     name = "onnxruntime"
+    extra = "onnx"
+    packages = ("onnxruntime",)
+    formats = (".onnx",)
 
     @staticmethod
     def claims(path: Path) -> bool:
         return path.suffix.lower() == ".onnx"
 
-    def __init__(self, path: Path, settings: EngineSettings):
-        from runtime.engines import require
+    reads = claims
 
-        ort = require("onnxruntime", "onnx")
+    @staticmethod
+    def model_files(path: Path) -> list[Path]:
+        return [path] if path.is_file() else []
+
+    def __init__(self, path: Path, settings: EngineSettings):
+        ort = require("onnxruntime", self.extra)
         options = ort.SessionOptions()
         options.intra_op_num_threads = settings.thread_count
         options.inter_op_num_threads = 1

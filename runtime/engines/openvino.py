@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.engines.base import InputSpec, join_outputs, layout_of
+from runtime.engines.base import InputSpec, join_outputs, layout_of, require
+from runtime.engines.settings import EngineSettings
 from runtime.errors import ModelLoadError
-from runtime.options import EngineSettings
 
 IS_ARM = platform.machine().lower() in ("aarch64", "arm64", "armv7l", "armv8l")
 
@@ -27,15 +27,28 @@ def model_file(path: Path) -> Path:
 
 class OpenVinoEngine:
     name = "openvino"
+    extra = "openvino"
+    packages = ("openvino",)
+    formats = (".xml (+ .bin)", "*_openvino_model/", ".onnx")
 
     @staticmethod
     def claims(path: Path) -> bool:
         return path.suffix.lower() == ".xml" or (path.is_dir() and any(path.glob("*.xml")))
 
-    def __init__(self, path: Path, settings: EngineSettings):
-        from runtime.engines import require
+    @staticmethod
+    def reads(path: Path) -> bool:
+        return OpenVinoEngine.claims(path) or path.suffix.lower() == ".onnx"
 
-        ov = require("openvino", "openvino")
+    @staticmethod
+    def model_files(path: Path) -> list[Path]:
+        """The IR's .xml and its .bin (a folder: the .xml inside it); an .onnx is one file."""
+        if path.suffix.lower() == ".onnx":
+            return [path] if path.is_file() else []
+        xmls = sorted(path.glob("*.xml")) if path.is_dir() else [path]
+        return [f for xml in xmls for f in (xml, xml.with_suffix(".bin")) if f.is_file()]
+
+    def __init__(self, path: Path, settings: EngineSettings):
+        ov = require("openvino", self.extra)
         self.path = model_file(path)
         config = {"PERFORMANCE_HINT": settings.openvino_hint, "INFERENCE_NUM_THREADS": settings.thread_count}
         # Left alone, OpenVINO infers in f16 on ARM (lossy for detection heads: ultralytics asks for f32 there too)

@@ -9,20 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.engines.base import InputSpec, dequantize, join_outputs, layout_of
+from runtime.engines.base import InputSpec, dequantize, join_outputs, layout_of, require
+from runtime.engines.settings import EngineSettings
 from runtime.errors import EngineNotAvailableError, ModelLoadError
-from runtime.options import EngineSettings
 
 
 def interpreter_class():
     """LiteRT's interpreter, or the older tflite_runtime where only that is installed."""
-    from runtime.engines import require
-
     try:
-        return require("ai_edge_litert.interpreter", "tflite").Interpreter
+        return require("ai_edge_litert.interpreter", TfliteEngine.extra).Interpreter
     except EngineNotAvailableError:
         try:
-            return require("tflite_runtime.interpreter", "tflite").Interpreter
+            return require("tflite_runtime.interpreter", TfliteEngine.extra).Interpreter
         except EngineNotAvailableError:
             raise EngineNotAvailableError(
                 "neither ai-edge-litert nor tflite-runtime is installed: pip install 'yolo-edge-runtime[tflite]'"
@@ -31,10 +29,19 @@ def interpreter_class():
 
 class TfliteEngine:
     name = "tflite"
+    extra = "tflite"
+    packages = ("ai_edge_litert", "tflite_runtime")
+    formats = (".tflite",)
 
     @staticmethod
     def claims(path: Path) -> bool:
         return path.suffix.lower() == ".tflite"
+
+    reads = claims
+
+    @staticmethod
+    def model_files(path: Path) -> list[Path]:
+        return [path] if path.is_file() else []
 
     def __init__(self, path: Path, settings: EngineSettings):
         self.path = path

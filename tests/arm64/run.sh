@@ -8,11 +8,9 @@ cd "$(dirname "$0")/../.."
 cache=build/arm64
 root=$cache/root
 PYTHON=${PYTHON:-python3}
-# Convolutions run ~150x slower emulated: the files that exercise engines use the small 320 px models and few
-# frames. Tests that need the x86-only references (ultralytics, torch) skip themselves here.
-TESTS=(tests/test_recorded_detections.py tests/test_engine_precision.py tests/test_bad_input.py tests/test_int8.py
-       tests/test_metadata.py tests/test_cli.py tests/test_detections.py tests/test_postprocess.py
-       tests/test_preprocess.py)
+# Convolutions run ~150x slower emulated: the runtime's tests use the small 320 px models and few frames. The
+# lane runs tests/runtime/, the tests that need nothing beyond the runtime and its engines.
+TESTS=(tests/runtime)
 
 tests/arm64/setup-host.sh
 PYTHON=$PYTHON tests/arm64/wheelhouse.sh $cache/wheelhouse

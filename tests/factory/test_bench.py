@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS
+from helpers import ARTIFACTS
 from runtime.bench import summarize
 from runtime.cli import main as cli_main
 

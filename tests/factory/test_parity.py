@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHIPPED, assert_same_detections
+from helpers import SHIPPED, assert_same_detections
 from runtime import Detector
 
 pytest.importorskip("ultralytics")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHIPPED
+from helpers import SHIPPED
 from runtime.val import coco_ground_truth, coco_map, label_path, split_images, validate
 
 pytest.importorskip("pycocotools")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import SHIPPED, sample_paths
+from helpers import SHIPPED, sample_paths
 from runtime.cli import main
 
 

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the model factory (absent in the arm64 lane)")
 
-from conftest import ARTIFACTS  # noqa: E402
+from helpers import ARTIFACTS  # noqa: E402
 
 
 def head_outputs(model, images):

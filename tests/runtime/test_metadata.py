@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import SHIPPED
+from helpers import SHIPPED
 from runtime import Detector, ModelMetadata
 from runtime.metadata import read_simple_yaml
 

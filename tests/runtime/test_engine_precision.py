@@ -12,7 +12,7 @@ import platform
 
 import pytest
 
-from conftest import SHIPPED
+from helpers import SHIPPED
 from runtime import Detector
 
 ov = pytest.importorskip("openvino")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, SHIPPED, box_iou
+from helpers import ARTIFACTS, SHIPPED, box_iou
 from runtime import Detector
 
 INT8 = {
@@ -49,7 +49,7 @@ def test_int8_scores_stay_close_on_strong_detections(samples):
 def test_integer_input_tflite_equals_its_float_input_twin(samples):
     """Same int8 network, once with an int8 graph input: the runtime's own input quantization (a 256-entry
     table) must give exactly what LiteRT's QUANTIZE op gives inside the float-input model."""
-    from conftest import assert_same_detections
+    from helpers import assert_same_detections
 
     integer_io = Detector(ARTIFACTS / "yolov8n-shapes-320_int8_io.tflite", conf=0.1)
     float_io = Detector(INT8["tflite"], conf=0.1)

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import EMULATED, SHIPPED
+from helpers import EMULATED, SHIPPED
 from runtime import Detector, InvalidFrameError, InvalidOptionsError, ModelLoadError
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ARTIFACTS, SHIPPED, assert_same_detections, box_iou, sample_paths  # noqa: E402
+from helpers import ARTIFACTS, SHIPPED, assert_same_detections, box_iou, sample_paths  # noqa: E402
 from runtime import Detector  # noqa: E402
 from runtime.engines.base import InputSpec  # noqa: E402
 from runtime.preprocess import prepare  # noqa: E402

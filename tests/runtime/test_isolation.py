@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import ROOT, SHIPPED, sample_paths
+from helpers import ROOT, SHIPPED, sample_paths
 
 SCRIPT = """
 import sys

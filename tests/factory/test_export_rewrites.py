@@ -21,7 +21,7 @@ from models.onnx_passes import fold_concat_split  # noqa: E402
 from ultralytics.nn.modules.block import DFL, ADown  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import ARTIFACTS, ROOT, SAMPLES  # noqa: E402
+from helpers import ARTIFACTS, ROOT, SAMPLES  # noqa: E402
 
 
 def logits(*shape, scale=4.0):
