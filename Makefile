@@ -78,7 +78,8 @@ models: $(FACTORY)/.installed
 	$(FPY) -m models.report $(MODEL_DIR) $(BIG) --data $(DATA)
 
 # The light model (issue: CSPPC, ADown, AFPN), trained exactly like the baseline, its 320 px exports and int8
-# models for every engine, and its report (models/light-int8-report.json). Ships the ONNX and the int8 models.
+# models for every engine, and its report (models/reports/light-int8-report.json). Ships the ONNX and the int8
+# models.
 LIGHT := build/light-int8
 LIGHT_WEIGHTS := $(MODEL_DIR)/yolov8n-light-shapes.pt
 models-light: $(FACTORY)/.installed
@@ -90,7 +91,7 @@ models-light: $(FACTORY)/.installed
 	             $(LIGHT)/yolov8n-light-shapes-320_float32.tflite; do \
 	  $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $(LIGHT) || exit 1; \
 	done
-	$(FPY) -m models.report $(LIGHT) --data $(DATA) --out models/light-int8-report.json --readme -
+	$(FPY) -m models.report $(LIGHT) --data $(DATA) --out models/reports/light-int8-report.json --readme -
 	cp -r $(LIGHT)/yolov8n-light-shapes-320.onnx $(LIGHT)/yolov8n-light-shapes-320_int8.onnx \
 	  $(LIGHT)/yolov8n-light-shapes-320_int8.tflite $(LIGHT)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/
 
@@ -110,23 +111,23 @@ models-ablation: $(FACTORY)/.installed
 	  $(FPY) -m models.export $$weights --imgsz 320 --formats onnx --out $(ABLATION)/compare || exit 1; \
 	  $(FPY) -m models.export $$weights --imgsz 640 --formats onnx openvino --out $(ABLATION)/compare || exit 1; \
 	done
-	$(FPY) -m models.report $(ABLATION)/compare --data $(DATA) --out models/ablation-report-64.json --readme -
+	$(FPY) -m models.report $(ABLATION)/compare --data $(DATA) --out models/reports/ablation-report-64.json --readme -
 
 # Accuracy gaps to the baseline on 1500 test images drawn like the test split (whose 150 are the first of them),
-# with their spread over ten 150-image splits: models/gap-report-1500.json. The c2f-early variant is scored when
-# make models-ablation has exported it.
+# with their spread over ten 150-image splits: models/reports/gap-report-1500.json. The c2f-early variant is scored
+# when make models-ablation has exported it.
 models-gap: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset-test-1500 --seed 0 --train 0 --val 0 --test 1500
 	$(FPY) -m models.gap build/dataset-test-1500/data.yaml $(MODEL_DIR)/yolov8n-shapes-320.onnx \
 	  $(MODEL_DIR)/yolov8n-light-shapes-320.onnx \
 	  $(wildcard $(ABLATION)/compare/yolov8n-light-c2f-early-shapes-320.onnx) \
 	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/yolov8n-light-shapes-320_int8.tflite \
-	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8.onnx --out models/gap-report-1500.json
+	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8.onnx --out models/reports/gap-report-1500.json
 
 # The gaps again with a second training seed: the baseline and each of SEED_VARIANTS trained exactly as before
 # but with --seed $(SEED) (~50-55 min each on 2 cores), scored with the seed-0 models on the same 1500 images,
-# each variant against the baseline of its own seed: models/seed-gap-report-1500.json. The seed-0 c2f-early
-# pair is scored when make models-ablation has exported it.
+# each variant against the baseline of its own seed: models/reports/seed-gap-report-1500.json. The seed-0
+# c2f-early pair is scored when make models-ablation has exported it.
 SEED := 1
 SEED_DIR := build/seed$(SEED)
 SEED_VARIANTS := light light-c2f-early
@@ -148,7 +149,7 @@ models-seed: $(FACTORY)/.installed
 	  $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-light-shapes-320.onnx \
 	  $(if $(SEED0_C2F_EARLY),$(MODEL_DIR)/yolov8n-shapes-320.onnx $(SEED0_C2F_EARLY)) \
 	  $(foreach v,$(SEED_VARIANTS),$(SEED_DIR)/yolov8n-shapes-320.onnx $(SEED_DIR)/yolov8n-$(v)-shapes-320.onnx) \
-	  --out models/seed-gap-report-1500.json
+	  --out models/reports/seed-gap-report-1500.json
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -3,7 +3,8 @@
     # measure: bench.json (every raw figure + environment), bench.md, bench.png
     python -m benchmarks.latency models/artifacts/yolov8n-shapes-320.onnx ... --threads 1 2 --out build/bench
     # join with the factory's validation results: report.md, report.png (and report.json)
-    python -m benchmarks.latency report --bench build/bench/bench.json --validation models/report.json --out build/bench
+    python -m benchmarks.latency report --bench build/bench/bench.json --validation models/reports/report.json \
+        --out build/bench
 
 The measuring core lives in runtime/bench.py (also `yolo-edge bench MODEL...`). Method, so that engines' thread
 pools do not bias the comparison: one model/engine/thread-count block at a time is loaded and measured; inside
@@ -114,7 +115,7 @@ def report_markdown(report: dict) -> str:
     env, s = report["environment"], report["settings"]
     lines = [f"Size / speed / accuracy. Latency: `Detector.predict` on a {report['frame']} frame, median (p90) of "
              f"{s['reps']} interleaved repetitions after {s['warmup']} warm-up ({env['date']}, {env['cpu']}, "
-             f"{env['cores']} cores); mAP on the factory's test split (models/*report.json); speed-up vs the "
+             f"{env['cores']} cores); mAP on the factory's test split (models/reports/); speed-up vs the "
              "fp32 ONNX Runtime model of the same input size and threads.", "",
              "| model | engine | precision | threads | params | size MB | mAP50-95 | mAP50 | latency ms | "
              "bare engine ms | FPS | speed-up vs fp32 ONNX |",
@@ -167,8 +168,10 @@ def report_main(argv) -> int:
                                      description="join bench.json with the factory's validation results")
     parser.add_argument("--bench", type=Path, default=ROOT / "build" / "bench" / "bench.json")
     parser.add_argument("--validation", type=Path, nargs="+",
-                        default=[ROOT / "models" / "report.json", ROOT / "models" / "light-int8-report.json"],
-                        help="the factory's report JSON files (models/report.json, models/light-int8-report.json)")
+                        default=[ROOT / "models" / "reports" / "report.json",
+                                 ROOT / "models" / "reports" / "light-int8-report.json"],
+                        help="the factory's report JSON files (models/reports/report.json, "
+                        "models/reports/light-int8-report.json)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
     args = parser.parse_args(argv)
     validation = {k: v for path in args.validation for k, v in load_validation(path).items()}

@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--latency-precision", choices=["f32", "runtime-default"], default="f32",
                         help="OpenVINO's inference precision for the latency runs (runtime-default: bf16 on CPUs "
                         "with AVX512-BF16); mAP is always scored in f32")
-    parser.add_argument("--out", type=Path, default=Path("models/report.json"))
+    parser.add_argument("--out", type=Path, default=Path("models/reports/report.json"))
     parser.add_argument("--readme", type=Path, default=Path("models/README.md"),
                         help="README whose report markers get the table; '-' leaves every README alone")
     args = parser.parse_args(argv)
