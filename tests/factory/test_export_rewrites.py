@@ -4,7 +4,6 @@ written-out ASFF softmax, OpenVINO and LiteRT files the one-op form (models/expo
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from models.rewrites import (  # noqa: E402
 from models.onnx_passes import fold_concat_split  # noqa: E402
 from ultralytics.nn.modules.block import DFL, ADown  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
 from helpers import ARTIFACTS, ROOT, SAMPLES  # noqa: E402
 
 

@@ -22,13 +22,12 @@ import cv2
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from helpers import ARTIFACTS, SHIPPED, assert_same_detections, box_iou, sample_paths  # noqa: E402
 from runtime import Detector  # noqa: E402
 from runtime.engines.base import InputSpec  # noqa: E402
 from runtime.preprocess import prepare  # noqa: E402
 
-RECORDED = Path(__file__).parent / "arm64"
+RECORDED = Path(__file__).parents[1] / "arm64"
 RECORDING = RECORDED / "reference.json"
 MODELS = {
     **{f"{engine} fp32": path for engine, path in SHIPPED.items()},
