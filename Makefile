@@ -6,9 +6,6 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 MODEL_DIR := models/artifacts
 DEMO_MODELS := $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-shapes-320_openvino_model \
 	$(MODEL_DIR)/yolov8n-shapes-320_float32.tflite
-export YOLO_CONFIG_DIR := $(CURDIR)/build/ultralytics-config
-export YOLO_OFFLINE := 1
-export MPLCONFIGDIR := $(CURDIR)/build/mpl
 
 .PHONY: demo test test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap \
 	models-seed clean

@@ -1,4 +1,5 @@
-"""Offline setup for ultralytics; import this first in every models/ script.
+"""The one offline setup for ultralytics: import this first wherever ultralytics may be imported (models/,
+benchmarks/, the tests' conftest).
 
 Environment variables must be set before ultralytics is imported: it writes a settings
 file and probes the network at import time.
