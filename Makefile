@@ -61,8 +61,8 @@ $(FACTORY)/.installed: models/requirements-factory.txt setup.cfg
 models: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
 	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 64 --out $(WEIGHTS)
-	$(FPY) -m models.export $(WEIGHTS) --imgsz 320 --formats onnx openvino tflite --out $(MODEL_DIR)
-	$(FPY) -m models.export $(WEIGHTS) --imgsz 640 --formats onnx openvino tflite --out $(BIG)
+	$(FPY) -m models.export $(WEIGHTS) --imgsz 320 --engines onnxruntime openvino tflite --out $(MODEL_DIR)
+	$(FPY) -m models.export $(WEIGHTS) --imgsz 640 --engines onnxruntime openvino tflite --out $(BIG)
 	cp $(BIG)/yolov8n-shapes-640.onnx $(MODEL_DIR)/
 	for size_dir in "320 $(MODEL_DIR)" "640 $(BIG)"; do set -- $$size_dir; \
 	  for model in $$2/yolov8n-shapes-$$1.onnx $$2/yolov8n-shapes-$$1_openvino_model \
@@ -83,7 +83,7 @@ models-light: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
 	$(FPY) -m models.train --model models/recipes/yolov8n-light.yaml --data $(DATA) --imgsz 320 --epochs 64 \
 	  --name yolov8n-light-shapes-320 --out $(LIGHT_WEIGHTS)
-	$(FPY) -m models.export $(LIGHT_WEIGHTS) --imgsz 320 --formats onnx openvino tflite --out $(LIGHT)
+	$(FPY) -m models.export $(LIGHT_WEIGHTS) --imgsz 320 --engines onnxruntime openvino tflite --out $(LIGHT)
 	for model in $(LIGHT)/yolov8n-light-shapes-320.onnx $(LIGHT)/yolov8n-light-shapes-320_openvino_model \
 	             $(LIGHT)/yolov8n-light-shapes-320_float32.tflite; do \
 	  $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $(LIGHT) || exit 1; \
@@ -105,8 +105,8 @@ models-ablation: $(FACTORY)/.installed
 	    --name yolov8n-$$variant-shapes-320 --out $(ABLATION)/yolov8n-$$variant-shapes.pt || exit 1; \
 	done
 	for weights in $(WEIGHTS) $(LIGHT_WEIGHTS) $(foreach v,$(ABLATIONS),$(ABLATION)/yolov8n-$(v)-shapes.pt); do \
-	  $(FPY) -m models.export $$weights --imgsz 320 --formats onnx --out $(ABLATION)/compare || exit 1; \
-	  $(FPY) -m models.export $$weights --imgsz 640 --formats onnx openvino --out $(ABLATION)/compare || exit 1; \
+	  $(FPY) -m models.export $$weights --imgsz 320 --engines onnxruntime --out $(ABLATION)/compare || exit 1; \
+	  $(FPY) -m models.export $$weights --imgsz 640 --engines onnxruntime openvino --out $(ABLATION)/compare || exit 1; \
 	done
 	$(FPY) -m models.report $(ABLATION)/compare --data $(DATA) --out models/reports/ablation-report-64.json --readme -
 
@@ -139,7 +139,7 @@ models-seed: $(FACTORY)/.installed
 	    || exit 1; \
 	done
 	for weights in $(SEED_DIR)/yolov8n-shapes.pt $(foreach v,$(SEED_VARIANTS),$(SEED_DIR)/yolov8n-$(v)-shapes.pt); do \
-	  $(FPY) -m models.export $$weights --imgsz 320 --formats onnx --out $(SEED_DIR) || exit 1; \
+	  $(FPY) -m models.export $$weights --imgsz 320 --engines onnxruntime --out $(SEED_DIR) || exit 1; \
 	done
 	$(FPY) -m models.dataset --out build/dataset-test-1500 --seed 0 --train 0 --val 0 --test 1500
 	$(FPY) -m models.gap build/dataset-test-1500/data.yaml --pairs \

@@ -1,7 +1,7 @@
 """Post-training int8 quantization of exported (fp32) YOLOv8 models, one engine at a time.
 
     .venv-factory/bin/python -m models.quantize models/artifacts/yolov8n-shapes-320.onnx \
-        --data build/dataset/data.yaml --engine onnx --calib 300 --out models/artifacts
+        --data build/dataset/data.yaml --engine onnxruntime --calib 300 --out models/artifacts
     (the same with yolov8n-shapes-320_openvino_model --engine openvino, yolov8n-shapes-320_float32.tflite
     --engine tflite; --engine defaults to the one the file is for)
 
@@ -30,11 +30,11 @@ import numpy as np
 
 from models.compact import append_to_zip, compact_onnx, compact_tflite
 from runtime import Detector
+from runtime.engines import owning_engine
 from runtime.engines.base import InputSpec
 from runtime.preprocess import prepare
 from runtime.val import split_images
 
-ENGINES = ("onnx", "openvino", "tflite")
 HEAD = "model.22"  # YOLOv8n's Detect module: its box decoding (DFL, anchors, Sigmoid, Concat) stays float
 
 
@@ -264,16 +264,6 @@ def copy_tflite_metadata(src: Path, dst: Path) -> None:
 # ---------------------------------------------------------------- CLI
 
 
-def engine_of(model: Path) -> str:
-    if model.suffix == ".onnx":
-        return "onnx"
-    if model.suffix == ".tflite":
-        return "tflite"
-    if model.suffix == ".xml" or model.is_dir():
-        return "openvino"
-    raise SystemExit(f"{model}: cannot tell the engine; pass --engine")
-
-
 def output_path(model: Path, engine: str, out_dir: Path, integer_io: bool = False) -> Path:
     """<stem>_int8.onnx, <stem>_int8_openvino_model/, <stem>_int8.tflite (a _float32 suffix is dropped);
     <stem>_int8_io.tflite for int8 input and output."""
@@ -284,12 +274,15 @@ def output_path(model: Path, engine: str, out_dir: Path, integer_io: bool = Fals
     return out_dir / f"{stem}_int8{'_io' if integer_io else ''}{model.suffix}"
 
 
+# Each engine's own post-training quantizer, keyed by the runtime's engine names.
+QUANTIZERS = {"onnxruntime": quantize_onnx, "openvino": quantize_openvino, "tflite": quantize_tflite}
+
+
 def quantize(model: Path, data: Path, engine: str, calib: int, out_dir: Path, **options) -> Path:
     images = calibration_images(data, calib)
     dst = output_path(model, engine, out_dir, options.get("integer_io", False))
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = {"onnx": quantize_onnx, "openvino": quantize_openvino, "tflite": quantize_tflite}[engine]
-    return run(model, dst, images, **options)
+    return QUANTIZERS[engine](model, dst, images, **options)
 
 
 def size_of(path: Path) -> int:
@@ -300,7 +293,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path, help="fp32 .onnx, *_openvino_model/ (or .xml), or .tflite")
     ap.add_argument("--data", type=Path, default=Path("build/dataset/data.yaml"))
-    ap.add_argument("--engine", choices=ENGINES, help="default: from the model file")
+    ap.add_argument("--engine", choices=list(QUANTIZERS), help="default: the engine the file is for")
     ap.add_argument("--calib", type=int, default=300, help="calibration images from the train split")
     ap.add_argument("--out", type=Path, default=Path("models/artifacts"))
     ap.add_argument("--onnx-activations", choices=("uint8", "int8"), default="uint8",
@@ -311,9 +304,11 @@ def main():
     ap.add_argument("--quantize-head", action="store_true", help="quantize the head's box decoding too (worse)")
     args = ap.parse_args()
 
-    engine = args.engine or engine_of(args.model)
+    engine = args.engine or owning_engine(args.model)
+    if engine is None:
+        raise SystemExit(f"{args.model}: cannot tell the engine; pass --engine")
     options = {"exclude_head": not args.quantize_head}
-    if engine == "onnx":
+    if engine == "onnxruntime":
         options.update(activations=args.onnx_activations, method=args.onnx_calibration)
     if engine == "tflite":
         options.update(integer_io=args.tflite_integer_io)

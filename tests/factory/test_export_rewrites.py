@@ -1,6 +1,6 @@
 """The factory's export-time rewrites (models/rewrites.py, models/blocks.softmax_over_maps,
 models/onnx_passes.py) compute what the originals do, and the shipped models carry them: ONNX files the
-written-out ASFF softmax, OpenVINO and LiteRT files the one-op form (models/export.py, CHANNEL_SOFTMAX_ASFF)."""
+written-out ASFF softmax, OpenVINO and LiteRT files the one-op form (models/export.py, WRITTEN_OUT_ASFF)."""
 
 from __future__ import annotations
 
