@@ -1,4 +1,5 @@
-"""Decoding and NMS against brute-force references and torchvision, on hypothesis-generated boxes."""
+"""Decoding and NMS against brute-force references, on hypothesis-generated boxes (the comparisons with
+torchvision and ultralytics are in tests/factory/test_postprocess_reference.py)."""
 
 from __future__ import annotations
 
@@ -44,17 +45,6 @@ def test_nms_equals_brute_force(data, threshold):
     assert nms(boxes, scores, threshold).tolist() == brute_force_nms(boxes, scores, threshold)
 
 
-@settings(max_examples=100, deadline=None)
-@given(data=box_sets(max_boxes=300), threshold=st.floats(0.05, 0.95))
-def test_nms_equals_torchvision(data, threshold):
-    torch = pytest.importorskip("torch")
-    from torchvision.ops import nms as tv_nms
-
-    boxes, scores = data
-    expected = tv_nms(torch.from_numpy(boxes), torch.from_numpy(scores), threshold).numpy()
-    assert nms(boxes, scores, threshold).tolist() == expected.tolist()
-
-
 def head(boxes_xywh, scores):
     """Build a channels-first (1, 4+nc, A) head from per-anchor boxes and class scores."""
     return np.concatenate([boxes_xywh.T, scores.T], 0)[None].astype(np.float32)
@@ -97,6 +87,34 @@ def test_end2end_output_is_filtered_not_suppressed():
     xyxy, conf, cls = select_end2end(pred, conf=0.25, max_det=300)
     assert len(xyxy) == 2 and cls.tolist() == [1, 1]
     assert select_end2end(pred, conf=0.25, max_det=300, classes=[0])[0].shape == (0, 4)
+
+
+@pytest.mark.parametrize("conf", [0.25, 0.5, 0.001])
+def test_a_score_equal_to_conf_is_dropped(conf):
+    """ultralytics keeps score > conf: a score exactly at the threshold goes, the next float32 above it stays."""
+    at = np.float32(conf)
+    above = np.nextafter(at, np.float32(1))
+    boxes = np.array([[50, 50, 20, 20], [150, 150, 20, 20], [250, 250, 20, 20]], np.float32)
+    scores = np.array([[at, 0.0], [0.0, above], [at, at]], np.float32)
+    pred, *_ = canonical_head(head(boxes, scores), 2, (320, 320), False)
+    xyxy, confidence, class_id = select(pred, conf=conf, iou=0.5, max_det=300)
+    assert confidence.tolist() == [above] and class_id.tolist() == [1]
+    np.testing.assert_allclose(xyxy, [[140, 140, 160, 160]])
+
+    rows = np.array([[10, 10, 50, 50, at, 0], [60, 60, 90, 90, above, 2], [0, 0, 5, 5, at, 1]], np.float32)
+    xyxy, confidence, class_id = select_end2end(rows, conf=conf, max_det=300)
+    assert confidence.tolist() == [above] and class_id.tolist() == [2]
+
+
+def test_end2end_keeps_the_first_max_det_rows_that_pass():
+    """The model's rows come best first: max_det keeps the first ones above conf (as ultralytics' filter does)."""
+    rows = np.array([[0, 0, 9, 9, 0.9, 0], [0, 0, 8, 8, 0.1, 1], [0, 0, 7, 7, 0.8, 2], [0, 0, 6, 6, 0.7, 1],
+                     [0, 0, 5, 5, 0.6, 0]], np.float32)
+    for max_det in (1, 2, 3, 4, 300):
+        _, confidence, _ = select_end2end(rows, conf=0.25, max_det=max_det)
+        assert confidence.tolist() == pytest.approx([0.9, 0.8, 0.7, 0.6][:max_det])
+    _, confidence, class_id = select_end2end(rows, conf=0.25, max_det=1, classes=[1])
+    assert class_id.tolist() == [1] and confidence.tolist() == pytest.approx([0.7])
 
 
 def test_xywh_to_xyxy():
