@@ -6,16 +6,16 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from runtime import postprocess
 from runtime.detections import Detections, StageTimes
 from runtime.engines import pick_engine
-from runtime.errors import InvalidFrameError, ModelLoadError
-from runtime.metadata import ModelMetadata, sidecar_metadata
-from runtime.options import DetectorOptions, validate_options
+from runtime.errors import ModelLoadError
+from runtime.metadata import ModelMetadata, model_metadata
+from runtime.options import DetectorOptions, check_classes, input_size, validate_options
 from runtime.preprocess import InputTensor, Letterbox, as_bgr
+from runtime.sources import read_image
 
 DEFAULT_IMGSZ = (640, 640)
 
@@ -33,9 +33,11 @@ class Detector:
         if not self.path.exists():
             raise ModelLoadError(self.path, self.options.backend or "any engine", "file not found")
         self.engine = pick_engine(self.path, self.options.backend)(self.path, self.options.engine_settings())
-        self.metadata = self._read_metadata()
-        self.input_hw = self.engine.input.input_hw or self.options.imgsz or self.metadata.imgsz or DEFAULT_IMGSZ
+        self.metadata: ModelMetadata = model_metadata(self.path)
+        self.input_hw = input_size(self.options.imgsz, self.engine.input.input_hw, self.metadata.stride,
+                                   self.metadata.imgsz or DEFAULT_IMGSZ)
         self.names = self.options.names or self.metadata.names
+        check_classes(self.options.classes, self.metadata.names or self.names)
         self._nc = len(self.names) or None
         self._local = threading.local()  # each thread letterboxes into its own input tensor
         self._normalized_boxes: bool | None = None  # learnt from the first output: a model's head never changes
@@ -46,18 +48,10 @@ class Detector:
             tensor = self._local.tensor = InputTensor(self.engine.input, self.input_hw)
         return tensor
 
-    def _read_metadata(self) -> ModelMetadata:
-        """A sidecar file wins (it is how users label models from elsewhere), then what the model carries."""
-        found = sidecar_metadata(self.path)
-        if found is not None:
-            return found
-        embedded = self.engine.embedded_metadata()
-        return ModelMetadata.from_mapping(embedded, source="embedded") if embedded else ModelMetadata()
-
     def predict(self, frame: np.ndarray | str | Path) -> Detections:
         """Detect objects in one BGR uint8 frame (or an image file)."""
         t0 = time.perf_counter()
-        frame = as_bgr(self._read(frame) if isinstance(frame, (str, Path)) else frame)
+        frame = as_bgr(read_image(frame) if isinstance(frame, (str, Path)) else frame)
         tensor = self._input_tensor()
         box = tensor.fill(frame)
         t1 = time.perf_counter()
@@ -88,13 +82,6 @@ class Detector:
             xyxy, conf, cls = postprocess.select(pred, conf=opts.conf, iou=opts.iou, max_det=opts.max_det,
                                                  classes=opts.classes, agnostic=opts.agnostic)
         return box.boxes_to_frame(xyxy), conf.astype(np.float32, copy=False), cls.astype(np.int64, copy=False)
-
-    @staticmethod
-    def _read(path: str | Path) -> np.ndarray:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise InvalidFrameError(f"cannot read an image from {str(path)!r} (missing or not an image)")
-        return frame
 
     def __repr__(self) -> str:
         return (f"Detector({str(self.path)!r}, engine={self.engine.name}, input={self.input_hw}, "

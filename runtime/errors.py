@@ -23,3 +23,23 @@ class ModelLoadError(YoloEdgeError):
 
 class EngineNotAvailableError(YoloEdgeError, ImportError):
     """The engine a model needs is not installed; the message names the extra to install."""
+
+
+class MetadataWarning(UserWarning):
+    """A model's embedded metadata is damaged: it loads, but without what was lost (class names, input size)."""
+
+
+class SourceError(YoloEdgeError, ValueError):
+    """What was given to read frames from holds none (an empty folder, a file of the wrong kind)."""
+
+
+class DatasetError(YoloEdgeError, ValueError):
+    """A dataset yaml is missing or unreadable, lacks the split asked for, or the split holds no images."""
+
+
+class OutputError(YoloEdgeError, OSError):
+    """An output cannot be written where it was asked for (a file where a folder is needed, a failed write)."""
+
+
+class ExtraNotInstalledError(YoloEdgeError, ImportError):
+    """An optional feature's package is not installed; the message names the extra that installs it."""

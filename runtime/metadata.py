@@ -8,6 +8,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from runtime.engines import embedded_metadata
+
+
+def class_name(names: dict[int, str], class_id: int) -> str:
+    """A class's name, or `class<id>` for a model whose names are unknown."""
+    return names.get(class_id, f"class{class_id}")
+
 
 class ModelMetadata(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -48,7 +55,7 @@ class ModelMetadata(BaseModel):
         return cls(**known, source=source)
 
     def class_name(self, class_id: int) -> str:
-        return self.names.get(class_id, f"class{class_id}")
+        return class_name(self.names, class_id)
 
 
 def _literal(v):
@@ -116,3 +123,13 @@ def sidecar_metadata(model_path: Path) -> ModelMetadata | None:
         except (OSError, ValueError, TypeError, KeyError):
             continue
     return None
+
+
+def model_metadata(path: Path) -> ModelMetadata:
+    """A sidecar file wins (it is how users label models from elsewhere), then what the model file carries: read by
+    the reader of the file's format, so the same whichever engine runs it."""
+    found = sidecar_metadata(path)
+    if found is not None:
+        return found
+    embedded = embedded_metadata(path)
+    return ModelMetadata.from_mapping(embedded, source="embedded") if embedded else ModelMetadata()

@@ -79,6 +79,12 @@ def pick_engine(path: Path, backend: str | None = None) -> type[Engine]:
     return _CLASSES[own]
 
 
+def embedded_metadata(path: Path) -> dict:
+    """What the model file carries, read by the reader of its format: the same whichever engine runs it."""
+    own = owning_engine(Path(path))
+    return _CLASSES[own].read_metadata(Path(path)) if own else {}
+
+
 def model_files(path: Path) -> list[Path]:
     """The files a model consists of (an OpenVINO .xml and its .bin, a folder's model files, or the one file)."""
     path = Path(path)
@@ -91,5 +97,5 @@ def model_size(path: Path) -> int:
     return sum(f.stat().st_size for f in model_files(path))
 
 
-__all__ = ["ENGINE_NAMES", "MODULES", "Engine", "InputSpec", "engine_class", "engines_reading", "installed_engines",
-           "is_installed", "model_files", "model_size", "owning_engine", "pick_engine", "require"]
+__all__ = ["ENGINE_NAMES", "MODULES", "Engine", "InputSpec", "embedded_metadata", "engine_class", "engines_reading",
+           "installed_engines", "is_installed", "model_files", "model_size", "owning_engine", "pick_engine", "require"]

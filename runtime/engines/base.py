@@ -97,6 +97,9 @@ class Engine(Protocol):
     def model_files(path: Path) -> list[Path]:
         """The files the model consists of on disk (for its size)."""
 
-    def run(self, tensor: np.ndarray) -> np.ndarray: ...
+    @staticmethod
+    def read_metadata(path: Path) -> dict:
+        """The metadata a file of this engine's own format carries (names, imgsz, ...), read without the engine
+        library, so that it is the same whichever engine runs the file; {} when there is none."""
 
-    def embedded_metadata(self) -> dict: ...
+    def run(self, tensor: np.ndarray) -> np.ndarray: ...

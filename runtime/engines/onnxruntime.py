@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -55,8 +57,56 @@ class OnnxRuntimeEngine:
         outputs = self.session.run(self._output_names, {self.input.name: tensor})
         return join_outputs([o.astype(np.float32, copy=False) for o in outputs])
 
-    def embedded_metadata(self) -> dict:
-        return dict(self.session.get_modelmeta().custom_metadata_map)
+    @staticmethod
+    def read_metadata(path: Path) -> dict:
+        """ModelProto's metadata_props, read from the file itself (no ONNX library): whichever engine runs it."""
+        try:
+            with open(path, "rb") as f:
+                entries = [dict(_fields(io.BytesIO(entry), {1, 2})) for _, entry in _fields(f, {_METADATA_PROPS})]
+        except (OSError, ValueError):  # not an ONNX protobuf: the engine says so when it loads the file
+            return {}
+        return {e.get(1, b"").decode(errors="replace"): e.get(2, b"").decode(errors="replace") for e in entries}
+
+
+_METADATA_PROPS = 14  # ModelProto's field number; each entry is a StringStringEntryProto (1 = key, 2 = value)
+
+
+def _varint(f: BinaryIO) -> int:
+    value = shift = 0
+    while shift < 64:
+        byte = f.read(1)
+        if not byte:
+            raise ValueError("truncated varint")
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
+    raise ValueError("varint too long")
+
+
+def _fields(f: BinaryIO, wanted: set[int]):
+    """(field number, bytes) of the wanted length-delimited fields of a protobuf message; the rest (the graph:
+    nearly all of the file) is skipped by seeking past it, never read."""
+    end = f.seek(0, io.SEEK_END)
+    f.seek(0)
+    while f.tell() < end:
+        key = _varint(f)
+        field, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            _varint(f)
+        elif wire_type in (1, 5):
+            f.seek(8 if wire_type == 1 else 4, io.SEEK_CUR)
+        elif wire_type == 2:
+            length = _varint(f)
+            if field not in wanted:
+                f.seek(length, io.SEEK_CUR)
+                continue
+            data = f.read(length)
+            if len(data) != length:
+                raise ValueError("truncated field")
+            yield field, data
+        else:
+            raise ValueError(f"wire type {wire_type} is not used by ONNX")
 
 
 ENGINE = OnnxRuntimeEngine

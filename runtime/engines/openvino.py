@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import threading
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ class OpenVinoEngine:
             self.model = core.read_model(str(self.path))
             self.compiled = core.compile_model(self.model, "CPU", config)
         except Exception as exc:
-            raise ModelLoadError(self.path, self.name, str(exc).strip().splitlines()[0]) from exc
+            raise ModelLoadError(self.path, self.name, load_error_reason(str(exc))) from exc
         # What the CPU computes in ("f32", "bf16", "f16"): benchmarks label their rows with it.
         hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
         self.compute_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint).lower()
@@ -79,13 +80,23 @@ class OpenVinoEngine:
         outputs = [request.get_output_tensor(i).data.copy() for i in range(len(self.compiled.outputs))]
         return join_outputs([o.astype(np.float32, copy=False) for o in outputs])
 
-    def embedded_metadata(self) -> dict:
-        """ultralytics stores the class labels in rt_info; the rest lives in metadata.yaml beside the xml."""
+    @staticmethod
+    def read_metadata(path: Path) -> dict:
+        """ultralytics writes the class labels into the IR's rt_info (the rest goes to metadata.yaml beside it)."""
         try:
-            labels = self.model.get_rt_info(["model_info", "labels"]).astype(list)
-        except Exception:  # rt_info absent: not an ultralytics export
+            labels = ElementTree.parse(model_file(path)).getroot().find("rt_info/model_info/labels")
+        except (OSError, ElementTree.ParseError, ModelLoadError):  # the engine reports a broken IR when loading
             return {}
-        return {"names": labels} if labels else {}
+        value = labels.get("value") if labels is not None else None
+        return {"names": value.split()} if value else {}
+
+
+def load_error_reason(text: str) -> str:
+    """OpenVINO's message on one line without its "Exception from <source file>" / "Check '...' failed at"
+    location lines, which come first and say nothing about the cause (e.g. "Incorrect weights in bin file!")."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    causes = [line for line in lines if not line.startswith(("Exception from ", "Check '"))]
+    return " ".join(causes or lines[-1:]) or "unknown error"
 
 
 ENGINE = OpenVinoEngine

@@ -29,16 +29,16 @@ class EngineSettings(BaseModel):
 
     threads: int | None = Field(None, ge=1, le=256, description="intra-op threads; None = physical cores")
     ort_spinning: Literal["off", "within-run", "always"] = Field(
-        "within-run", description="ONNX Runtime's intra-op busy-wait: 'within-run' spins between the ops of a run and "
-                                 "parks the threads when it returns (fast, and no idle CPU burnt between frames); "
-                                 "'always' is ORT's default (threads spin on after a run, taking the cores another "
-                                 "engine or the app needs); 'off' never spins. True/False mean 'always'/'off'.")
-    openvino_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
+        "within-run", description="ONNX Runtime's busy-wait: 'within-run' spins between the ops of a run and parks the "
+                                 "threads after it; 'always' (ORT's default) spins on between frames, taking cores "
+                                 "the app needs; 'off' never spins. True/False mean 'always'/'off'")
+    openvino_hint: Literal["LATENCY", "THROUGHPUT"] = Field(
+        "LATENCY", description="OpenVINO's performance hint: LATENCY for one frame at a time, THROUGHPUT for many "
+                               "threads sharing the detector")
     precision: Literal["f32", "f16", "bf16", "auto"] | None = Field(
-        None, description="OpenVINO inference precision. None = as ultralytics runs it: f32 on ARM (where OpenVINO "
-                          "would pick f16), OpenVINO's own choice on x86 (bf16 on AVX512-BF16/AMX CPUs: faster, "
-                          "scores ~1e-2 off the model's); 'f32' = the model's own numbers everywhere; 'auto' = "
-                          "OpenVINO's choice everywhere (f16 on ARM)")
+        None, description="OpenVINO's inference precision. None = as ultralytics runs it: f32 on ARM, OpenVINO's "
+                          "choice on x86 (bf16 on AVX512-BF16/AMX CPUs: faster, scores ~1e-2 off); 'f32' everywhere; "
+                          "'auto' = OpenVINO's choice everywhere (f16 on ARM)")
 
     @field_validator("ort_spinning", mode="before")
     @classmethod

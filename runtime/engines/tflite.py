@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import threading
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from runtime.engines.base import InputSpec, dequantize, join_outputs, layout_of, require
 from runtime.engines.settings import EngineSettings
-from runtime.errors import EngineNotAvailableError, ModelLoadError
+from runtime.errors import EngineNotAvailableError, MetadataWarning, ModelLoadError
 
 
 def interpreter_class():
@@ -66,24 +70,45 @@ class TfliteEngine:
             outputs = [dequantize(self.interpreter.get_tensor(i), s, z) for i, s, z in self._outputs]
         return join_outputs(outputs)
 
-    def embedded_metadata(self) -> dict:
+    @staticmethod
+    def read_metadata(path: Path) -> dict:
         """ultralytics appends a zip with metadata.json (older: a Python-literal text) to the .tflite file."""
         try:
-            with zipfile.ZipFile(self.path) as archive:
+            with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
                 entry = "metadata.json" if "metadata.json" in names else names[0]
                 text = archive.read(entry).decode()
-        except (zipfile.BadZipFile, IndexError, OSError, UnicodeDecodeError):
+        except (zipfile.BadZipFile, IndexError, OSError, UnicodeDecodeError, zlib.error) as exc:
+            if has_appended_zip(path):  # a model without metadata is fine; metadata cut short is worth a word
+                warn_metadata_lost(path, f"the appended metadata zip is damaged: {exc}")
             return {}
         try:
             return json.loads(text)
         except json.JSONDecodeError:
-            import ast
-
             try:
                 return ast.literal_eval(text)
             except (ValueError, SyntaxError):
+                warn_metadata_lost(path, f"{entry} is neither JSON nor a Python literal")
                 return {}
+
+
+# A zip local file header (signature, 26 bytes of fields) followed by ultralytics' entry name.
+_METADATA_ENTRY = re.compile(rb"PK\x03\x04.{26}metadata\.", re.DOTALL)
+
+
+def has_appended_zip(path: Path) -> bool:
+    """Whether the end of the file holds the start of ultralytics' metadata zip (whole or not)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 65536))
+            return _METADATA_ENTRY.search(f.read()) is not None
+    except OSError:
+        return False
+
+
+def warn_metadata_lost(path: Path, why: str) -> None:
+    warnings.warn(MetadataWarning(f"{path}: {why}; its class names, input size and stride are lost (classes are "
+                                  "labelled class<id>: pass names= or put a <model>.json beside it)"))
 
 
 ENGINE = TfliteEngine

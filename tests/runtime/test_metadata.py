@@ -7,9 +7,15 @@ import shutil
 
 import pytest
 
-from helpers import SHIPPED
+from helpers import ARTIFACTS, SHIPPED
 from runtime import Detector, ModelMetadata
+from runtime.engines import embedded_metadata, engines_reading, installed_engines
+from runtime.engines.onnxruntime import OnnxRuntimeEngine
+from runtime.errors import MetadataWarning
 from runtime.metadata import read_simple_yaml
+
+SHIPPED_MODELS = sorted(p for p in ARTIFACTS.iterdir()
+                        if p.suffix in {".onnx", ".tflite"} or p.name.endswith("_openvino_model"))
 
 
 def test_simple_yaml_reader_equals_pyyaml_on_ultralytics_metadata(yaml_models):
@@ -63,13 +69,45 @@ def test_a_recipe_yaml_beside_the_model_is_not_taken_for_metadata(yaml_models, t
     assert detector.metadata.source == "embedded" and detector.metadata.imgsz == (160, 160)
 
 
-@pytest.mark.parametrize("model", sorted(p for p in (SHIPPED["onnxruntime"].parent).iterdir()
-                                         if p.suffix in {".onnx", ".tflite"} or p.name.endswith("_openvino_model")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("model", SHIPPED_MODELS, ids=lambda p: p.name)
 def test_shipped_models_carry_no_absolute_paths(model):
     """ultralytics writes "trained on <data yaml>" into every export; the factory keeps that path relative."""
     if model.is_dir():  # OpenVINO: ultralytics' metadata.yaml beside the IR
         metadata = read_simple_yaml((model / "metadata.yaml").read_text())
     else:
-        metadata = Detector(model).engine.embedded_metadata()
+        metadata = embedded_metadata(model)
     assert metadata.get("names") and "trained on /" not in str(metadata), metadata.get("description")
+
+
+@pytest.mark.parametrize("model", SHIPPED_MODELS, ids=lambda p: p.name)
+def test_metadata_belongs_to_the_file_whatever_engine_runs_it(model):
+    """An .onnx run on OpenVINO keeps the names, input size and stride it has on ONNX Runtime."""
+    engines = [e for e in engines_reading(model) if e in installed_engines()]
+    found = {e: Detector(model, backend=e).metadata.model_dump(include={"names", "imgsz", "stride"}) for e in engines}
+    own = found[engines[0]]
+    assert own["names"] and own["imgsz"], own
+    assert all(meta == own for meta in found.values()), found
+
+
+@pytest.mark.parametrize("model", [p for p in SHIPPED_MODELS if p.suffix == ".onnx"], ids=lambda p: p.name)
+def test_onnx_metadata_read_from_the_file_equals_onnxruntimes(model):
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    assert OnnxRuntimeEngine.read_metadata(model) == dict(session.get_modelmeta().custom_metadata_map)
+
+
+def test_damaged_tflite_metadata_loads_with_a_warning_naming_the_file(tmp_path, samples):
+    damaged = tmp_path / "cut.tflite"
+    damaged.write_bytes(SHIPPED["tflite"].read_bytes()[:-64])  # the zip's directory is at the end
+    with pytest.warns(MetadataWarning, match=r"cut\.tflite.*class names, input size and stride are lost"):
+        detector = Detector(damaged)
+    assert detector.names == {} and detector.metadata.source == "none"
+    assert len(detector.predict(samples[0])) > 0
+
+
+def test_a_tflite_without_metadata_loads_without_a_warning(tmp_path, recwarn):
+    whole = SHIPPED["tflite"].read_bytes()
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(whole[:whole.rindex(b"PK\x03\x04")])  # the flatbuffer alone, as other exporters write it
+    assert Detector(bare).names == {}
+    assert not [w for w in recwarn if issubclass(w.category, MetadataWarning)]
