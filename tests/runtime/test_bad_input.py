@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import EMULATED, SHIPPED
-from runtime import Detector, InvalidFrameError, InvalidOptionsError, ModelLoadError
+from runtime import Detector, DetectorOptions, InvalidFrameError, InvalidOptionsError, ModelLoadError
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +123,47 @@ def test_ort_spinning_reaches_the_session_and_accepts_bools(shipped_onnx):
     assert off("session.intra_op.allow_spinning") == "0"
     with pytest.raises(InvalidOptionsError):
         Detector(shipped_onnx, ort_spinning="sometimes")
+
+
+def test_openvino_load_error_keeps_the_cause(tmp_path):
+    target = tmp_path / SHIPPED["openvino"].name
+    shutil.copytree(SHIPPED["openvino"], target)
+    weights = next(target.glob("*.bin"))
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelLoadError, match="Incorrect weights in bin file") as info:
+        Detector(target, backend="openvino")
+    assert "\n" not in str(info.value) and "core.cpp" not in str(info.value)
+
+
+@pytest.mark.parametrize("imgsz", [640, (320, 640), 0, -320])
+def test_imgsz_other_than_a_fixed_input_or_not_positive_is_an_option_error(imgsz, shipped_onnx):
+    with pytest.raises(InvalidOptionsError, match=r"imgsz=.*(fixed at 320x320|greater than 0)"):
+        Detector(shipped_onnx, imgsz=imgsz)
+    assert Detector(shipped_onnx, imgsz=320).input_hw == (320, 320)
+
+
+def test_classes_the_model_does_not_have_are_an_option_error(shipped_onnx):
+    names = Detector(shipped_onnx).names
+    with pytest.raises(InvalidOptionsError, match=f"no class {len(names)}; valid ids: 0 {names[0]}, 1 {names[1]}"):
+        Detector(shipped_onnx, classes=[0, len(names)])
+    with pytest.raises(InvalidOptionsError, match="classes"):
+        Detector(shipped_onnx, classes=[-1])
+    assert Detector(shipped_onnx, classes=[len(names) - 1]).options.classes == (len(names) - 1,)
+
+
+def test_option_errors_are_one_plain_line_per_problem(shipped_onnx):
+    with pytest.raises(InvalidOptionsError) as info:
+        Detector(shipped_onnx, conf=1.5)
+    assert str(info.value) == "invalid Detector option conf=1.5: must be less than or equal to 1"
+    with pytest.raises(InvalidOptionsError) as info:
+        Detector(shipped_onnx, iou="high", colour="red", backend="tensorrt")
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3 and not any("http" in line or "pydantic" in line for line in lines)
+    assert lines[0].startswith("invalid Detector option backend='tensorrt': must be 'onnxruntime'")
+    assert lines[1].startswith("invalid Detector option iou='high': must be a valid number")
+    assert lines[2].startswith("unknown Detector option colour='red'; the options are ") and "max_det" in lines[2]
+
+
+def test_every_option_has_a_description():
+    """The CLI builds its flags and help from these."""
+    assert {name for name, field in DetectorOptions.model_fields.items() if not field.description} == set()
