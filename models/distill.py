@@ -1,6 +1,6 @@
 """Knowledge distillation for the factory's training: a trained model (the teacher) guides a smaller one.
 
-An experiment for the light model's accuracy gap (models/README.md), not part of the shipped recipe. On top of
+An experiment for the light model's accuracy gap (docs/model-experiments.md), not part of the shipped recipe. On top of
 ultralytics' own loss (box, cls, DFL against the labels), the student is pulled toward the teacher's raw head
 outputs at every anchor of every level:
 - class logits: binary KL between the teacher's and the student's per-class probabilities (the teacher's soft

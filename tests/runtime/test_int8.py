@@ -63,7 +63,7 @@ def test_integer_input_tflite_equals_its_float_input_twin(samples):
                                   "yolov8n-light-shapes-320_int8.tflite"])
 def test_tflite_int8_keeps_the_box_decoding_float(name):
     """Every tensor spanning the anchors (the head's decoding, also flattened as the DFL's (4A, 16)) stays float32:
-    quantized together with pixel boxes, the scores lose their resolution (models/README.md)."""
+    quantized together with pixel boxes, the scores lose their resolution (docs/model-experiments.md)."""
     flatbuffer_utils = pytest.importorskip("ai_edge_litert.tools.flatbuffer_utils")
     graph = flatbuffer_utils.read_model(str(ARTIFACTS / name)).subgraphs[0]
     anchors = int(graph.tensors[graph.outputs[0]].shape[-1])
