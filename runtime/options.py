@@ -51,7 +51,8 @@ def _problem(error: dict, given: dict) -> str:
     """One plain line for one of pydantic's errors: the option, the value given and what it must be."""
     name = str(error["loc"][0]) if error["loc"] else "?"
     if error["type"] == "extra_forbidden":
-        return f"unknown Detector option {name}={given[name]!r}; the options are {', '.join(DetectorOptions.model_fields)}"
+        known = ", ".join(DetectorOptions.model_fields)
+        return f"unknown Detector option {name}={given[name]!r}; the options are {known}"
     message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
     return f"invalid Detector option {name}={given.get(name)!r}: {_item(name, error['loc'][1:])}{message}"
 
