@@ -7,6 +7,9 @@ from typing import Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
+from runtime.errors import ExtraNotInstalledError
+from runtime.metadata import class_name
+
 
 class StageTimes(BaseModel):
     """Milliseconds spent in each stage of one predict call."""
@@ -83,12 +86,33 @@ class Detections(BaseModel):
                                        "class_id": self.class_id[index]})
 
     def class_name(self, class_id: int) -> str:
-        return self.names.get(class_id, f"class{class_id}")
+        return class_name(self.names, class_id)
 
     @property
     def class_names(self) -> list[str]:
         return [self.class_name(int(c)) for c in self.class_id]
 
-    @field_serializer("xyxy", "confidence", "class_id")
-    def _as_lists(self, v: np.ndarray):
-        return v.round(3).tolist() if v.dtype.kind == "f" else v.tolist()
+    # JSON carries what the numbers mean, not float32 noise (188.76300048828125): boxes to 0.01 px, scores to 1e-4.
+    # Rounded as Python floats, after conversion: rounding the float32 arrays would bring the noise back.
+    @field_serializer("xyxy")
+    def _boxes_as_lists(self, v: np.ndarray):
+        return [[round(x, 2) for x in row] for row in v.tolist()]
+
+    @field_serializer("confidence")
+    def _scores_as_list(self, v: np.ndarray):
+        return [round(x, 4) for x in v.tolist()]
+
+    @field_serializer("class_id")
+    def _ids_as_list(self, v: np.ndarray):
+        return v.tolist()
+
+    def to_supervision(self):
+        """These detections as a `supervision.Detections` (class names in its data["class_name"])."""
+        try:
+            import supervision  # optional: only for users of that library
+        except ImportError as exc:
+            raise ExtraNotInstalledError("to_supervision() needs the supervision package: "
+                                          "pip install 'yolo-edge-runtime[supervision]'") from exc
+        return supervision.Detections(xyxy=self.xyxy.astype(np.float32), confidence=self.confidence.astype(np.float32),
+                                      class_id=self.class_id.astype(int),
+                                      data={"class_name": np.array(self.class_names, dtype=str)})

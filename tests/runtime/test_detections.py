@@ -37,3 +37,12 @@ def test_json_round_trip():
     np.testing.assert_allclose(back.xyxy, d.xyxy)
     np.testing.assert_allclose(back.confidence, d.confidence, atol=1e-3)
     assert back.names == d.names and back.image_shape == (480, 640)
+
+
+def test_json_rounds_boxes_to_hundredths_and_scores_to_1e4_but_not_the_arrays():
+    d = Detections(xyxy=[[188.763, 10.0049, 250.5, 300.126]], confidence=[0.951], class_id=[1])
+    dumped = d.model_dump(mode="json")
+    assert dumped["xyxy"] == [[188.76, 10.0, 250.5, 300.13]] and dumped["confidence"] == [0.951]
+    assert "188.76," in d.model_dump_json() and "0.951]" in d.model_dump_json()
+    assert d.xyxy.dtype == np.float32 and d.xyxy[0, 0] == np.float32(188.763)  # the arrays keep every digit
+
