@@ -1,54 +1,46 @@
-"""Latency benchmark (model file x engine x thread count x frame size) and the size / speed / accuracy report.
+"""Latency benchmark (model file x engine x thread count x frame size) next to ultralytics, and its reports.
 
     # measure: bench.json (every raw figure + environment), bench.md, bench.png
     python -m benchmarks.latency models/artifacts/yolov8n-shapes-320.onnx ... --threads 1 2 --out build/bench
-    # join with the factory's validation results: report.md, report.png (and report.json)
-    python -m benchmarks.latency report --bench build/bench/bench.json --validation models/reports/report.json \
-        --out build/bench
+    # join with the factory's validation results: report.json, report.md, report.png
+    python -m benchmarks.latency report --bench build/bench/bench.json --validation models/reports/report.json
+    # draw the charts again from recorded JSON (nothing is measured)
+    python -m benchmarks.latency plot --bench benchmarks/results/latency/bench.json
 
-The measuring core lives in runtime/bench.py (also `yolo-edge bench MODEL...`). Method, so that engines' thread
-pools do not bias the comparison: one model/engine/thread-count block at a time is loaded and measured; inside
-it every repetition runs the bare engine call, our predict on each frame size and ultralytics' predict on the
-same file and frames, interleaved with the order rotated each repetition; a short idle gap (--gap-ms, 20 ms)
-precedes each timed step so the previous step's spinning workers (ultralytics' ONNX Runtime session spins) are
-asleep; our ONNX Runtime sessions spin only within a run (the Detector default). Warm-up runs are dropped; medians and
-p90 are reported. ultralytics chooses its own engine settings; ours are the Detector defaults with --threads,
-and a second Detector runs at ultralytics' engine settings (see ultralytics_engine_settings) so that the
-comparison can also be read with engine configuration equal and only the runtimes' own work differing.
+The measuring is `yolo-edge bench`'s (runtime/bench.py: its docstring gives the method) on the shipped sample
+photo; each block also runs ultralytics' predict on the same file and frames, interleaved with ours, and a second
+Detector at ultralytics' engine settings (ultralytics_engine_settings), so that the comparison can also be read
+with the engine configuration equal and only the runtimes' own work differing.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
-from runtime.bench import add_arguments, run_from_args
-from runtime.bench_report import _pyplot, load_validation, reference_frame
+import numpy as np
+from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import report
+from benchmarks.sample import sample_frames, sample_path
+from models.settings import BUILD_DIR, REPO_ROOT, init_ultralytics
+from runtime import bench
+from runtime.detector import Detector
+from runtime.engines import ENGINE_NAMES, owning_engine
 
 
-def ultralytics_env() -> None:
-    """ultralytics (imported later, as the reference) must not write settings outside the project or go online."""
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / "build" / "ultralytics-config"))
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-
-
-def ultralytics_reference(path: Path, task: str = "detect"):
-    """ultralytics' YOLO on the same file, or (None, why) when it is not installed or cannot load the file."""
-    if importlib.util.find_spec("ultralytics") is None:
-        return None, "ultralytics not installed"
-    ultralytics_env()
+def ultralytics_reference(path: Path, engine: str):
+    """ultralytics' YOLO on the same file, or (None, why) when it cannot run it on this engine."""
+    if owning_engine(path) != engine:
+        return None, f"ultralytics does not run {path.suffix or 'this format'} files on {engine}"
     try:
-        from ultralytics import YOLO
-
-        return YOLO(str(path), task=task), None
-    except Exception as exc:  # noqa: BLE001 - an unsupported format is reported, not fatal
+        return init_ultralytics().YOLO(str(path), task="detect"), None
+    except Exception as exc:  # noqa: BLE001 - ultralytics missing or an unsupported file is reported, not fatal
         return None, f"{type(exc).__name__}: {exc}"
 
 
@@ -63,142 +55,131 @@ def ultralytics_engine_settings(engine: str) -> dict:
     return {"threads": min(8, max(1, (os.cpu_count() or 1) - 1))}
 
 
-def count_params(model_path: Path, cache: dict) -> int | None:
-    """Parameters of the .pt the artifact was exported from (longest stem that prefixes its name), via ultralytics."""
-    candidates = sorted((p for p in model_path.parent.glob("*.pt") if model_path.name.startswith(p.stem)),
-                        key=lambda p: len(p.stem), reverse=True)
-    if not candidates:
-        return None
-    pt = candidates[0]
-    if pt not in cache:
-        try:
-            ultralytics_env()
-            from ultralytics import YOLO
-
-            cache[pt] = int(sum(p.numel() for p in YOLO(str(pt)).model.parameters()))
-        except Exception:  # noqa: BLE001 - ultralytics/torch missing or the file unreadable: leave it blank
-            cache[pt] = None
-    return cache[pt]
+def timed_predict(predict, frame, times: list, results: list | None = None):
+    """A step that appends the ms of predict(frame) to `times` (and its result to `results`)."""
+    def step():
+        t0 = time.perf_counter()
+        result = predict(frame)
+        times.append((time.perf_counter() - t0) * 1e3)
+        if results is not None:
+            results.append(result)
+    return step
 
 
-def join(bench: dict, validation: dict[str, dict]) -> dict:
-    """One row per benchmarked model x engine x threads with its validation scores and the speed-up vs fp32 ONNX."""
-    size = reference_frame(bench)
-    params_cache: dict = {}
-    rows = []
-    for r in bench["results"]:
-        v = validation.get(r["model"], {})
-        f = r["frames"].get(size) or next(iter(r["frames"].values()))
-        params = v.get("params")
-        if params is None:
-            params = count_params(Path(r["path"]), params_cache)
-        rows.append({"model": r["model"], "engine": r["engine"], "precision": r["precision"], "imgsz": r["imgsz"],
-                     "threads": r["threads"], "params": params, "size_mb": v.get("size_mb", r["size_mb"]),
-                     "map50_95": v.get("map50_95"), "map50": v.get("map50"),
-                     "latency_ms": {"median": f["predict"]["median"], "p90": f["predict"]["p90"]},
-                     "bare_ms": {"median": r["bare"]["median"], "p90": r["bare"]["p90"]}, "fps": f["fps"]})
-    for row in rows:  # baseline: the fp32 ONNX Runtime .onnx at the same input size and thread count
-        base = next((b for b in rows if b["engine"] == "onnxruntime" and b["precision"] == "fp32"
-                     and b["model"].endswith(".onnx") and b["imgsz"] == row["imgsz"]
-                     and b["threads"] == row["threads"]), None)
-        row["baseline"] = base["model"] if base else None
-        row["speedup_vs_fp32_onnx"] = base["latency_ms"]["median"] / row["latency_ms"]["median"] if base else None
-    return {"frame": size, "environment": bench["environment"], "settings": bench["settings"],
-            "missing_validation": sorted({r["model"] for r in bench["results"]} - set(validation)), "rows": rows}
+def measure_block(path: Path, engine: str, threads: int, frames: dict, reps: int, warmup: int, gap_s: float,
+                  compare: bool, tick) -> dict:
+    """runtime.bench's block, with ultralytics' predict and ours at its engine settings among the steps."""
+    rss_before = bench.peak_rss_mb()
+    detector = Detector(path, backend=engine, threads=threads)
+    raw, counts = {}, {}
+    steps = bench.detector_steps(detector, frames, raw, counts)
+    reference, why_not = ultralytics_reference(path, engine) if compare else (None, "not asked")
+    matched_options = ultralytics_engine_settings(engine) if reference is not None else None
+    matched = Detector(path, backend=engine, **matched_options) if matched_options else None
+    theirs = {size: [] for size in frames}
+    if reference is not None:
+        def ul_predict(frame):  # keeps its stage timers and box count, not the Results (they hold the frame)
+            result = reference.predict(frame, imgsz=detector.input_hw[0], verbose=False)[0]
+            return result.speed, len(result.boxes)
+        steps += [timed_predict(ul_predict, frames[s], raw.setdefault(f"{s}/ul_predict", []), theirs[s])
+                  for s in frames]
+        steps += [timed_predict(matched.predict, frames[s], raw.setdefault(f"{s}/matched", [])) for s in frames]
+    bench.interleave(steps, reps, warmup, gap_s, tick)
+
+    result = {**bench.block_result(path, detector, threads, raw, counts, warmup),
+              "ultralytics": None if reference is not None else why_not}
+    for size, row in result["frames"].items() if reference is not None else ():
+        ul = {"predict": bench.figure(raw[f"{size}/ul_predict"], warmup),
+              **{stage: bench.figure([speed[stage] for speed, _ in theirs[size]], warmup) for stage in bench.STAGES},
+              "detections": theirs[size][-1][1]}
+        ul["fps"] = 1e3 / ul["predict"]["median"]
+        ours = np.asarray(raw[f"{size}/predict"][warmup:])
+        row["ultralytics"] = ul
+        row["speedup_vs_ultralytics"] = {
+            "paired_median": float(np.median(np.asarray(raw[f"{size}/ul_predict"][warmup:]) / ours)),
+            "ratio_of_medians": ul["predict"]["median"] / row["predict"]["median"]}
+        at = np.asarray(raw[f"{size}/ul_predict"][warmup:]) / np.asarray(raw[f"{size}/matched"][warmup:])
+        row["at_reference_settings"] = {"options": matched_options,
+                                        "predict": bench.figure(raw[f"{size}/matched"], warmup),
+                                        "speedup_vs_ultralytics": {"paired_median": float(np.median(at))}}
+    result["memory"] = {"peak_rss_mb_before": round(rss_before, 1), "peak_rss_mb": round(bench.peak_rss_mb(), 1),
+                        "includes_ultralytics": reference is not None}
+    return result
 
 
-def _fmt(value, spec: str) -> str:
-    return "" if value is None else format(value, spec)
+def run(args) -> dict:
+    """Every model x engine x thread count, one block at a time; returns the bench.json dict."""
+    sizes = [*dict.fromkeys(args.frames)]
+    settings = dict(bench.QUICK) if args.quick else {"reps": args.reps, "warmup": args.warmup,
+                                                      "gap_ms": args.gap_ms}
+    blocks, skipped = bench.plan(args.models, args.threads, args.engines)
+    compare = not args.no_ultralytics
+    used = sorted({engine for _, engine, _ in blocks}, key=ENGINE_NAMES.index)
+    env = bench.environment(used, modules=("ultralytics", "torch") if compare else ())
+    frames = sample_frames(sizes)
+    results = []
+    with tqdm(total=len(blocks) * (settings["reps"] + settings["warmup"]), unit="rep",
+              disable=args.no_progress) as bar:
+        for path, engine, threads in blocks:
+            bar.set_description(f"{path.name} [{engine}, {threads} thr]")
+            results.append(measure_block(path, engine, threads, frames, settings["reps"], settings["warmup"],
+                                         settings["gap_ms"] / 1e3, compare, bar.update))
+    return {"environment": env, "method": bench.METHOD, "skipped": skipped, "results": results,
+            "settings": {**settings, "frames": sizes, "threads": list(args.threads), "engines": args.engines,
+                         "quick": args.quick, "reference": compare, "sample": sample_path().name}}
 
 
-def report_markdown(report: dict) -> str:
-    env, s = report["environment"], report["settings"]
-    lines = [f"Size / speed / accuracy. Latency: `Detector.predict` on a {report['frame']} frame, median (p90) of "
-             f"{s['reps']} interleaved repetitions after {s['warmup']} warm-up ({env['date']}, {env['cpu']}, "
-             f"{env['cores']} cores); mAP on the factory's test split (models/reports/); speed-up vs the "
-             "fp32 ONNX Runtime model of the same input size and threads.", "",
-             "| model | engine | precision | threads | params | size MB | mAP50-95 | mAP50 | latency ms | "
-             "bare engine ms | FPS | speed-up vs fp32 ONNX |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in report["rows"]:
-        params = f"{r['params'] / 1e6:.2f} M" if r["params"] else ""
-        lines.append(f"| {r['model']} | {r['engine']} | {r['precision']} | {r['threads']} | {params} | "
-                     f"{r['size_mb']:.1f} | {_fmt(r['map50_95'], '.3f')} | {_fmt(r['map50'], '.3f')} | "
-                     f"{r['latency_ms']['median']:.2f} ({r['latency_ms']['p90']:.2f}) | "
-                     f"{r['bare_ms']['median']:.2f} | {r['fps']:.1f} | "
-                     f"{_fmt(r['speedup_vs_fp32_onnx'], '.2f')}{'x' if r['speedup_vs_fp32_onnx'] else ''} |")
-    if report["missing_validation"]:
-        lines += ["", "No validation results for: " + ", ".join(report["missing_validation"]) + "."]
-    return "\n".join(lines) + "\n"
-
-
-def report_plot(report: dict, out: Path) -> Path | None:
-    try:
-        plt = _pyplot()
-    except ImportError:
-        print("matplotlib not installed: no chart", file=sys.stderr)
-        return None
-    rows = [r for r in report["rows"] if r["map50_95"] is not None]
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    markers = {"onnxruntime": "o", "openvino": "s", "tflite": "^"}
-    for r in rows:
-        ax.scatter(r["latency_ms"]["median"], r["map50_95"], s=40 + 25 * r["size_mb"], alpha=0.6,
-                   marker=markers.get(r["engine"], "o"), label=f"{r['engine']} {r['precision']}")
-        ax.annotate(f"{r['imgsz']}px {r['threads']}thr", (r["latency_ms"]["median"], r["map50_95"]), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    if unique:
-        ax.legend(unique.values(), unique.keys(), fontsize=8, markerscale=0.5)
-    else:
-        ax.text(0.5, 0.5, "no validation results for these models", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(f"Detector.predict latency, ms ({report['frame']}, median)")
-    ax.set_ylabel("mAP50-95")
-    ax.set_title("accuracy vs latency (marker area ~ size on disk)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+def measure_main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_arguments(parser)
+    parser.add_argument("--no-ultralytics", action="store_true", help="skip the ultralytics comparison")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--out", type=Path, default=BUILD_DIR / "bench")
+    args = parser.parse_args(argv)
+    record = run(args)
+    paths = report.write_bench(record, args.out)
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=1))
+    print(report.bench_markdown(record))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
 
 
 def report_main(argv) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.latency report",
                                      description="join bench.json with the factory's validation results")
-    parser.add_argument("--bench", type=Path, default=ROOT / "build" / "bench" / "bench.json")
+    parser.add_argument("--bench", type=Path, default=BUILD_DIR / "bench" / "bench.json")
     parser.add_argument("--validation", type=Path, nargs="+",
-                        default=[ROOT / "models" / "reports" / "report.json",
-                                 ROOT / "models" / "reports" / "light-int8-report.json"],
-                        help="the factory's report JSON files (models/reports/report.json, "
-                        "models/reports/light-int8-report.json)")
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
+                        default=[REPO_ROOT / "models" / "reports" / "report.json",
+                                 REPO_ROOT / "models" / "reports" / "light-int8-report.json"],
+                        help="the factory's report JSON files")
+    parser.add_argument("--out", type=Path, default=BUILD_DIR / "bench")
     args = parser.parse_args(argv)
-    validation = {k: v for path in args.validation for k, v in load_validation(path).items()}
-    report = join(json.loads(args.bench.read_text()), validation)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.json").write_text(json.dumps(report, indent=1))
-    text = report_markdown(report)
-    (args.out / "report.md").write_text(text)
-    report_plot(report, args.out / "report.png")
-    print(text)
+    validation = {k: v for path in args.validation for k, v in report.load_validation(path).items()}
+    joined = report.join(json.loads(args.bench.read_text()), validation)
+    print(report.report_markdown(joined))
+    print("wrote " + ", ".join(str(p) for p in report.write_report(joined, args.out)))
+    return 0
+
+
+def plot_main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency plot",
+                                     description="draw bench.png (and report.png) again from recorded JSON")
+    parser.add_argument("--bench", type=Path, required=True, help="bench.json; bench.png is written beside it")
+    parser.add_argument("--report", type=Path, help="report.json; report.png is written beside it")
+    args = parser.parse_args(argv)
+    written = [report.plot_bench(json.loads(args.bench.read_text()), args.bench.with_suffix(".png"))]
+    if args.report:
+        written.append(report.plot_report(json.loads(args.report.read_text()), args.report.with_suffix(".png")))
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["report"]:
-        return report_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--no-ultralytics", action="store_true", help="skip the ultralytics comparison")
-    args = parser.parse_args(argv)
-    if args.no_ultralytics:
-        run_from_args(args)
-    else:
-        run_from_args(args, reference_loader=ultralytics_reference, reference_settings=ultralytics_engine_settings)
-    return 0
+    commands = {"report": report_main, "plot": plot_main}
+    return commands[argv[0]](argv[1:]) if argv[:1] and argv[0] in commands else measure_main(argv)
 
 
 if __name__ == "__main__":

@@ -18,39 +18,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.sample import sample_frames
+from models.settings import REPO_ROOT, init_ultralytics
 from runtime import Detector, bench
 from runtime.preprocess import prepare
 
-ROOT = Path(__file__).resolve().parents[1]
-# ultralytics (imported later, as the reference) must not write settings outside the project or probe the network.
-os.environ.setdefault("YOLO_CONFIG_DIR", str(ROOT / "build" / "ultralytics-config"))
-os.environ.setdefault("YOLO_OFFLINE", "1")
-
-
-def test_frame(width: int, height: int) -> np.ndarray:
-    """A shipped sample photo stretched to the asked size (real pixels, real detections)."""
-    sample = sorted((ROOT / "models" / "samples").glob("*.jpg"))[0]
-    return cv2.resize(cv2.imread(str(sample)), (width, height), interpolation=cv2.INTER_LINEAR)
-
 
 def environment(detector: Detector) -> dict:
-    return {**bench.environment(), "threads": detector.options.thread_count,
-            "ort_spinning": detector.options.ort_spinning}
+    return {**bench.environment([detector.engine.name], modules=("ultralytics", "torch")),
+            "threads": detector.options.thread_count, "ort_spinning": detector.options.ort_spinning}
 
 
-def run(model: Path, frame_wh: tuple[int, int], reps: int, warmup: int, gap_s: float, decoded: bool) -> dict:
+def run(model: Path, size: str, reps: int, warmup: int, gap_s: float, decoded: bool) -> dict:
     """decoded=False: the frame sits untouched in memory since the last call (cold caches, as for a frame a camera
     DMA'd in); True: it is rewritten just before each call, as a software decoder leaves it (warm caches)."""
     detector = Detector(model)
-    source = test_frame(*frame_wh)
+    source = sample_frames([size])[size]
     frame = source.copy()
 
     def decode():
@@ -58,9 +47,7 @@ def run(model: Path, frame_wh: tuple[int, int], reps: int, warmup: int, gap_s: f
             np.copyto(frame, source)
     tensor, _ = prepare(frame, detector.engine.input, detector.input_hw)
     try:
-        from ultralytics import YOLO
-
-        reference = YOLO(str(model), task="detect")
+        reference = init_ultralytics().YOLO(str(model), task="detect")
     except ImportError:
         reference = None
     rows = {k: [] for k in ("bare", "predict", "inference", "overhead", "pre", "post", "ul_pre_post", "ul_overhead", "ul_total")}
@@ -84,7 +71,7 @@ def run(model: Path, frame_wh: tuple[int, int], reps: int, warmup: int, gap_s: f
         sample["ul_wall"] = (time.perf_counter() - t0) * 1e3
 
     steps = [bare, ours] + ([theirs] if reference is not None else [])
-    for i in tqdm(range(warmup + reps), desc=f"{model.name} @ {frame_wh[0]}x{frame_wh[1]}"):
+    for i in tqdm(range(warmup + reps), desc=f"{model.name} @ {size}"):
         for step in steps[i % len(steps):] + steps[: i % len(steps)]:  # rotate: no step always follows another
             bench.settle(gap_s)  # let the previous step's thread pools (spinning ORT/OpenMP workers) go idle
             step()
@@ -146,13 +133,12 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--gap-ms", type=float, default=20.0, help="idle gap before each timed step")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    frame_wh = tuple(int(v) for v in args.frame.lower().split("x"))
     detector_env = environment(Detector(args.model))
     result = {"model": args.model.name, "frame": args.frame, "environment": detector_env,
               "gap_ms": args.gap_ms,
-              "results": {state: run(args.model, frame_wh, args.reps, args.warmup, args.gap_ms / 1e3, state == "decoded")
+              "results": {state: run(args.model, args.frame, args.reps, args.warmup, args.gap_ms / 1e3, state == "decoded")
                           for state in ("cold", "decoded")}}
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"overhead-{args.model.stem}-{args.frame}"

@@ -19,12 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-
+from benchmarks.sample import sample_frames
+from models.settings import REPO_ROOT
 from runtime import Detector, bench
 from runtime.preprocess import prepare
 
-ROOT = Path(__file__).resolve().parents[1]
 MODES = ("within-run", "always", "off")
 
 
@@ -36,7 +35,7 @@ def cpu_seconds() -> float:
 def measure(model: Path, mode: str, threads: int, gap_s: float, reps: int, warmup: int) -> dict:
     """In this process: `reps` runs, each after `gap_s` of sleep; latency per run, CPU per frame (gap included)."""
     detector = Detector(model, ort_spinning=mode, threads=threads)
-    frame = cv2.imread(str(sorted((ROOT / "models" / "samples").glob("*.jpg"))[0]))
+    frame = sample_frames(["1280x720"])["1280x720"]
     tensor, _ = prepare(frame, detector.engine.input, detector.input_hw)
     for _ in range(warmup):
         detector.engine.run(tensor)
@@ -58,7 +57,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "GAP_MS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:  # one measurement in a fresh process
@@ -71,10 +70,10 @@ def main(argv=None) -> int:
         for mode in MODES:  # fresh process each: no thread pool of an earlier session is around
             out = subprocess.run([sys.executable, "-m", "benchmarks.spinning", str(args.model), "--threads",
                                   str(args.threads), "--reps", str(args.reps), "--warmup", str(args.warmup),
-                                  "--child", mode, str(gap)], capture_output=True, text=True, check=True, cwd=ROOT)
+                                  "--child", mode, str(gap)], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
             results[f"{mode} @ {gap:g} ms"] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{mode:10s} gap {gap:5g} ms: {results[f'{mode} @ {gap:g} ms']['run_ms']['median']:.2f} ms", flush=True)
-    env = {**bench.environment(), "threads": args.threads}
+    env = {**bench.environment([Detector(args.model).engine.name]), "threads": args.threads}
     record = {"model": args.model.name, "environment": env, "reps": args.reps, "results": results}
     lines = [f"ONNX Runtime spinning on {args.model.name}, {args.threads} threads ({env['date']}, {env['cpu']}, "
              f"{env['cores']} cores; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ")", "",

@@ -1,51 +1,35 @@
-"""The latency benchmark: timing statistics on synthetic timings, the quick mode end to end, the report join."""
+"""The benchmark harness (benchmarks/): the quick mode next to ultralytics end to end, the report join, the charts
+at README width, the spinning benchmark. The thin `yolo-edge bench` is tested in tests/runtime."""
 
 from __future__ import annotations
 
 import json
+import struct
+from pathlib import Path
 
-import numpy as np
 import pytest
 
-from helpers import ARTIFACTS
-from runtime.bench import summarize
-from runtime.cli import main as cli_main
+from benchmarks.latency import main as latency_main
+from helpers import ARTIFACTS, ROOT
+from runtime.bench import settle
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+README_WIDTH = 900  # px: a chart wider than this is shrunk until its labels cannot be read
+RESULTS = ROOT / "benchmarks" / "results"
 FP32 = ARTIFACTS / "yolov8n-shapes-320.onnx"
 INT8 = ARTIFACTS / "yolov8n-shapes-320_int8.onnx"
 
 
-def test_summarize_median_p90_mean():
-    s = summarize([5.0, 1.0, 3.0, 2.0, 4.0])
-    assert s == {"median": 3.0, "p90": pytest.approx(4.6), "mean": 3.0, "n": 5}
-    timings = list(np.random.default_rng(0).gamma(4.0, 2.0, 101))
-    s = summarize(timings)
-    assert s["median"] == pytest.approx(np.median(timings)) and s["p90"] == pytest.approx(np.percentile(timings, 90))
-
-
-def test_summarize_drops_warmup():
-    s = summarize([500.0, 200.0, 10.0, 12.0, 11.0, 13.0], warmup=2)  # the slow first runs never count
-    assert s["n"] == 4 and s["median"] == 11.5 and s["p90"] == pytest.approx(12.7) and s["mean"] == 11.5
-
-
-@pytest.mark.parametrize("timings, warmup", [([], 0), ([1.0, 2.0], 2), ([1.0], 5)])
-def test_summarize_empty_is_an_error(timings, warmup):
-    with pytest.raises(ValueError, match="no timings"):
-        summarize(timings, warmup)
-
-
-def test_summarize_negative_warmup_is_an_error():
-    with pytest.raises(ValueError):
-        summarize([1.0, 2.0], -1)
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    return struct.unpack(">II", data[16:24])  # IHDR: width, height
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """The benchmark script in quick mode on the fp32 and int8 ONNX models, all three frame sizes, with
     ultralytics' predict on the same files as the reference."""
-    from benchmarks.latency import main as latency_main
-
     out = tmp_path_factory.mktemp("bench")
     assert latency_main([str(FP32), str(INT8), "--quick", "--no-progress", "--out", str(out)]) == 0
     return out
@@ -54,19 +38,23 @@ def quick_run(tmp_path_factory):
 def test_quick_bench_json(quick_run):
     bench = json.loads((quick_run / "bench.json").read_text())
     env = bench["environment"]
-    assert env["cores"] >= 1 and env["cpu"] and "onnxruntime" in env["versions"] and "numpy" in env["versions"]
+    assert env["cores"] >= 1 and env["cpu"]
+    assert {"numpy", "onnxruntime", "ultralytics", "torch"} <= set(env["versions"])  # all it used, and only that
+    assert not {"openvino", "ai-edge-litert"} & set(env["versions"])
     assert bench["settings"]["quick"] and bench["settings"]["reps"] == 3 and bench["settings"]["warmup"] == 1
+    assert bench["settings"]["sample"].endswith(".jpg") and bench["settings"]["reference"]
     assert [r["model"] for r in bench["results"]] == [FP32.name, INT8.name]
     assert [r["precision"] for r in bench["results"]] == ["fp32", "int8"]
     for r in bench["results"]:
         assert r["engine"] == "onnxruntime" and r["threads"] == 1 and r["ort_spinning"] == "within-run"
         assert r["bare"]["n"] == 3 and len(r["bare"]["raw"]) == 4  # raw keeps the warm-up run, stats drop it
-        assert r["memory"]["peak_rss_mb"] > 0
+        assert r["memory"]["peak_rss_mb"] > 0 and r["memory"]["includes_ultralytics"]
         assert set(r["frames"]) == {"640x480", "1280x720", "1920x1080"}
         for f in r["frames"].values():
             for stage in ("preprocess", "inference", "postprocess", "predict"):
                 assert f[stage]["n"] == 3 and 0 < f[stage]["median"] <= f[stage]["p90"]
             assert f["predict"]["median"] >= f["inference"]["median"] and f["fps"] > 0
+            assert f["detections"] == f["ultralytics"]["detections"] > 0  # the same sample photo for both
             assert f["ultralytics"]["predict"]["n"] == 3 and f["speedup_vs_ultralytics"]["paired_median"] > 0
             at = f["at_reference_settings"]  # ours again, at ultralytics' ONNX Runtime configuration
             assert at["options"] == {"ort_spinning": "always"} and at["predict"]["n"] == 3
@@ -77,13 +65,12 @@ def test_quick_bench_markdown_and_png(quick_run):
     rows = [line for line in (quick_run / "bench.md").read_text().splitlines() if line.startswith("| yolov8n")]
     for model in (FP32.name, INT8.name):
         assert sum(line.startswith(f"| {model} |") for line in rows) == 3  # one row per frame size
-    png = (quick_run / "bench.png").read_bytes()
-    assert png[:8] == PNG_MAGIC and len(png) > 1024
+    assert all(line.count("|") == 17 and "x |" in line for line in rows)  # ultralytics' columns filled
+    width, height = png_size(quick_run / "bench.png")
+    assert width == README_WIDTH and height < 1.5 * width
 
 
 def test_report_joins_validation(quick_run, tmp_path):
-    from benchmarks.latency import main as latency_main
-
     validation = tmp_path / "validation.json"
     validation.write_text(json.dumps({"rows": [
         {"artifact": FP32.name, "engine": "onnxruntime", "precision": "fp32", "size_mb": 11.6, "map50_95": 0.70,
@@ -100,55 +87,38 @@ def test_report_joins_validation(quick_run, tmp_path):
     assert rows[INT8.name]["map50_95"] == 0.69 and rows[INT8.name]["params"] == 3_011_433
     text = (out / "report.md").read_text()
     assert "| yolov8n-shapes-320_int8.onnx | onnxruntime | int8 | 1 | 3.01 M | 3.2 | 0.690 | 0.870 |" in text
-    png = (out / "report.png").read_bytes()
-    assert png[:8] == PNG_MAGIC and len(png) > 1024
+    assert png_size(out / "report.png")[0] == README_WIDTH
 
 
-def test_cli_bench_measures_the_runtime_alone(tmp_path):
-    """`yolo-edge bench` never loads ultralytics: no reference, and the JSON says why."""
-    assert cli_main(["bench", str(INT8), "--quick", "--frames", "640x480", "--no-progress", "--out",
-                     str(tmp_path)]) == 0
+def test_harness_without_ultralytics_has_no_comparison_columns(tmp_path):
+    assert latency_main([str(INT8), "--quick", "--frames", "640x480", "--no-ultralytics", "--no-progress",
+                         "--out", str(tmp_path)]) == 0
     bench = json.loads((tmp_path / "bench.json").read_text())
-    assert not bench["settings"]["reference"] and "benchmarks.latency" in bench["results"][0]["ultralytics"]
+    assert not bench["settings"]["reference"] and bench["results"][0]["ultralytics"] == "not asked"
+    assert not {"ultralytics", "torch"} & set(bench["environment"]["versions"])
     assert "ultralytics" not in bench["results"][0]["frames"]["640x480"]
+    assert "ultralytics" not in (tmp_path / "bench.md").read_text()
 
 
-def test_bench_rejects_bad_frame_size(tmp_path, capsys):
-    assert cli_main(["bench", str(FP32), "--frames", "640by480", "--quick", "--out", str(tmp_path)]) == 2
-    assert "WIDTHxHEIGHT" in capsys.readouterr().err
+def test_shipped_charts_fit_the_readme_width():
+    charts = sorted(RESULTS.rglob("*.png"))
+    assert charts and {p: png_size(p)[0] for p in charts if png_size(p)[0] > README_WIDTH} == {}
 
 
-def test_bench_imports_no_optional_package():
-    import subprocess
-    import sys
-
-    code = ("import sys, runtime.bench, runtime.cli; runtime.cli.build_parser(); "
-            "print(sorted(m for m in ('matplotlib', 'tqdm', 'ultralytics', 'torch') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
-def test_bench_without_optional_packages(tmp_path):
-    """No ultralytics, tqdm or matplotlib: the numbers and the Markdown still come, without comparison or chart."""
-    import subprocess
-    import sys
-
-    code = ("import sys\nfor m in ('ultralytics', 'tqdm', 'matplotlib', 'torch'): sys.modules[m] = None\n"
-            "from benchmarks.latency import main\n"
-            f"sys.exit(main([{str(INT8)!r}, '--quick', '--frames', '640x480', '--out', {str(tmp_path)!r}]))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    bench = json.loads((tmp_path / "bench.json").read_text())
-    assert bench["results"][0]["ultralytics"] == "ultralytics not installed"
-    assert "ultralytics" not in bench["results"][0]["frames"]["640x480"]
-    assert (tmp_path / "bench.md").exists() and not (tmp_path / "bench.png").exists()
+def test_shipped_charts_are_drawn_from_their_json(tmp_path):
+    """`plot` draws the recorded runs again: same pixel size as the shipped charts (nothing re-measured)."""
+    latency = RESULTS / "latency"
+    for name in ("bench.json", "report.json"):
+        (tmp_path / name).write_text((latency / name).read_text())
+    assert latency_main(["plot", "--bench", str(tmp_path / "bench.json"), "--report",
+                         str(tmp_path / "report.json")]) == 0
+    for chart in ("bench.png", "report.png"):
+        assert png_size(tmp_path / chart) == png_size(latency / chart)
 
 
 def test_settle_waits_for_busy_threads_to_go_quiet():
     import threading
     import time
-
-    from runtime.bench import settle
 
     assert 0.01 <= settle(0.01) < 0.5  # a quiet process: the gap and a probe or two
 
