@@ -30,7 +30,7 @@ import numpy as np
 
 from models.compact import append_to_zip, compact_onnx, compact_tflite
 from runtime import Detector
-from runtime.engines import owning_engine
+from runtime.engines import model_size, owning_engine
 from runtime.engines.base import InputSpec
 from runtime.preprocess import prepare
 from runtime.val import split_images
@@ -285,10 +285,6 @@ def quantize(model: Path, data: Path, engine: str, calib: int, out_dir: Path, **
     return QUANTIZERS[engine](model, dst, images, **options)
 
 
-def size_of(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path, help="fp32 .onnx, *_openvino_model/ (or .xml), or .tflite")
@@ -314,7 +310,7 @@ def main():
         options.update(integer_io=args.tflite_integer_io)
     dst = quantize(args.model, args.data, engine, args.calib, args.out, **options)
     print(json.dumps({"engine": engine, "source": str(args.model), "int8": str(dst),
-                      "bytes": {"fp32": size_of(args.model), "int8": size_of(dst)}}))
+                      "bytes": {"fp32": model_size(args.model), "int8": model_size(dst)}}))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from runtime import Detector
+from runtime.engines import model_size
 from runtime.preprocess import prepare
 from runtime.val import validate
 
@@ -29,11 +30,6 @@ def artifacts(folder: Path) -> list[Path]:
     found = [p for p in sorted(folder.iterdir()) if p.suffix in (".onnx", ".tflite") or p.name.endswith(
         "_openvino_model")]
     return found
-
-
-def size_mb(path: Path) -> float:
-    files = path.rglob("*") if path.is_dir() else [path]
-    return sum(f.stat().st_size for f in files if f.suffix != ".yaml") / 2**20
 
 
 def precision_of(path: Path) -> str:
@@ -84,7 +80,7 @@ def main(argv=None) -> int:
     for path in paths:
         scores = validate(path, args.data, args.split, **OPTIONS)
         rows.append({"artifact": path.name, "engine": scores["engine"], "precision": precision_of(path),
-                     "imgsz": Detector(path).input_hw[0], "size_mb": round(size_mb(path), 2),
+                     "imgsz": Detector(path).input_hw[0], "size_mb": round(model_size(path) / 2**20, 2),
                      "map50_95": round(scores["map50_95"], 4), "map50": round(scores["map50"], 4)})
     times = latencies(paths, args.reps, args.warmup, frame, args.threads,
                       OPTIONS if args.latency_precision == "f32" else {})
