@@ -51,3 +51,24 @@ def assert_same_detections(ours, ref_xyxy, ref_conf, ref_cls, *, min_iou=0.99, m
                                         f"(best IoU {iou[r, best]:.4f})"
         assert abs(float(ref_conf[r]) - float(ours.confidence[best])) <= max_conf_diff
         used.add(best)
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 5.0) -> None:
+    """An mp4 of the frames (each resized to the first one's size)."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for frame in frames:
+        writer.write(cv2.resize(frame, (w, h)))
+    writer.release()
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    import cv2
+
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while (frame := capture.read())[0]:
+        frames.append(frame[1])
+    capture.release()
+    return frames
