@@ -1,113 +1,158 @@
-"""`yolo-edge` command line: predict on images and videos, describe a model, validate, benchmark latency."""
+"""`yolo-edge` command line: predict on images and videos, describe a model, validate, benchmark latency.
+
+Exit status: 0 done; 1 some files could not be read (the others ran); 2 a user error (one line on stderr; --debug
+shows its traceback); 141 (128 + SIGPIPE, as Unix tools report it) when the reader of the output went away
+(`| head`): the run stops quietly after closing what it was writing.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+import cv2
+
+from runtime import __version__
+from runtime.detector import Detector
+from runtime.draw import annotate
+from runtime.engines import model_size
+from runtime.errors import InvalidFrameError, OutputError, YoloEdgeError
+from runtime.options import DetectorOptions
+from runtime.sources import Video, expand_sources, output_names, read_image
+
+USER_ERROR = 2
+SOME_FILES_FAILED = 1
+CLOSED_PIPE = 141
+# Options that choose which detections are kept; `info` and `val` (which pins them) take only the others.
+SELECTION_OPTIONS = ("conf", "iou", "max_det", "classes", "agnostic")
+PREDICT_OPTIONS = tuple(DetectorOptions.model_fields)
+LOADING_OPTIONS = tuple(name for name in PREDICT_OPTIONS if name not in SELECTION_OPTIONS)
 
 
-def source_paths(sources: list[str], suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES) -> list[Path]:
-    """Files as given; folders expand to the files inside them with those suffixes (images and videos), sorted."""
-    paths = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            paths += sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
+def bare_type(annotation):
+    """int from int | None, Annotated[int, ...] or Optional[Annotated[...]]: what a flag's values are."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType):
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
         else:
-            paths.append(source)
-    return paths
+            return annotation
 
 
-def detector_from(args):
-    from runtime import Detector
+def add_option_flags(parser: argparse.ArgumentParser, names: tuple[str, ...]) -> None:
+    """A --kebab-case flag per Detector option, built from the options model: its type, choices and help. The
+    flags default to None (not given), so the model's own defaults apply."""
+    for name in names:
+        field = DetectorOptions.model_fields[name]
+        kind = bare_type(field.annotation)
+        shown = f" (default: {field.default})" if field.default not in (None, False) else ""
+        spec = {"help": (field.description or "") + shown, "default": None}
+        if kind is bool:
+            spec["action"] = "store_true"
+        elif get_origin(kind) is Literal:
+            spec["choices"] = get_args(kind)
+        elif get_origin(kind) in (tuple, dict):  # --classes 0 2, --imgsz 320 or 320 480, --names a b c
+            spec.update(nargs="+", type=bare_type(get_args(kind)[-1 if get_origin(kind) is dict else 0]))
+        else:
+            spec["type"] = kind
+        parser.add_argument("--" + name.replace("_", "-"), **spec)
 
-    return Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, threads=args.threads)
+
+def given_options(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    """The Detector options given on the command line: one value of a list flag as a scalar (the options model
+    widens it: --imgsz 320 is 320x320), a list of names as ids 0, 1, ..."""
+    options = {}
+    for name in names:
+        value = getattr(args, name)
+        if isinstance(value, list):
+            is_dict = get_origin(bare_type(DetectorOptions.model_fields[name].annotation)) is dict
+            value = dict(enumerate(value)) if is_dict else value[0] if len(value) == 1 else tuple(value)
+        if value is not None:
+            options[name] = value
+    return options
 
 
 def cmd_predict(args) -> int:
-    from runtime.errors import InvalidFrameError
-
-    detector = detector_from(args)
-    save = Path(args.save) if args.save else None
-    if save:
-        save.mkdir(parents=True, exist_ok=True)
+    sources = expand_sources(args.source)
+    detector = Detector(args.model, **given_options(args, PREDICT_OPTIONS))
+    folder = output_folder(Path(args.save)) if args.save else None
+    saved = [folder / name if folder else None for name in output_names(sources)]
     failures = 0
-    for path in source_paths(args.source):
-        predict_file = predict_video if path.suffix.lower() in VIDEO_SUFFIXES else predict_image
+    for source, save_to in zip(sources, saved):
+        predict_source = predict_video if source.kind == "video" else predict_image
         try:
-            predict_file(detector, path, args.json, save)
+            predict_source(detector, source.path, args.json, save_to)
         except InvalidFrameError as exc:  # one bad file does not stop the batch
-            print(f"{path}: {exc}", file=sys.stderr)
+            print(f"yolo-edge: {exc}", file=sys.stderr)
             failures += 1
-    return 1 if failures else 0
+    return SOME_FILES_FAILED if failures else 0
+
+
+def output_folder(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"--save {str(path)!r} is a file; it needs a folder (one that exists, or a new name)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the --save folder {str(path)!r}: {exc.strerror}") from exc
+    return path
 
 
 def report(detections, source: Path, as_json: bool, frame_index: int | None = None) -> None:
-    """One JSON line, or one human-readable line, per image or video frame."""
+    """One JSON line, or one human-readable line, per image or video frame; flushed, so a reader gets each line as
+    its frame is done."""
     if as_json:
         where = {"source": str(source)} if frame_index is None else {"source": str(source), "frame": frame_index}
-        print(json.dumps({**where, **detections.model_dump(mode="json")}))
+        print(json.dumps({**where, **detections.model_dump(mode="json")}), flush=True)
         return
     t = detections.times
     label = source if frame_index is None else f"{source} #{frame_index}"
     found = ", ".join(f"{d.class_name} {d.confidence:.2f}" for d in detections) or "nothing"
     print(f"{label}: {len(detections)} found ({found}); pre {t.preprocess:.1f} ms, "
-          f"infer {t.inference:.1f} ms, post {t.postprocess:.1f} ms")
+          f"infer {t.inference:.1f} ms, post {t.postprocess:.1f} ms", flush=True)
 
 
-def predict_image(detector, path: Path, as_json: bool, save: Path | None) -> None:
-    import cv2
-
-    from runtime.draw import annotate
-
-    frame = cv2.imread(str(path))
-    detections = detector.predict(frame if frame is not None else path)  # the path: its typed "cannot read" error
+def predict_image(detector: Detector, path: Path, as_json: bool, save_to: Path | None) -> None:
+    frame = read_image(path)
+    detections = detector.predict(frame)
     report(detections, path, as_json)
-    if save:
-        cv2.imwrite(str(save / path.name), annotate(frame, detections))
+    if save_to and not cv2.imwrite(str(save_to), annotate(frame, detections)):
+        raise OutputError(f"cannot write {str(save_to)!r}")
 
 
-def predict_video(detector, path: Path, as_json: bool, save: Path | None) -> None:
-    """Every frame of a video file, decoded one at a time; --save writes an annotated <stem>.mp4."""
-    import cv2
-
-    from runtime.draw import annotate
-    from runtime.errors import InvalidFrameError
-
-    capture, writer, index = cv2.VideoCapture(str(path)), None, 0
+def predict_video(detector: Detector, path: Path, as_json: bool, save_to: Path | None) -> None:
+    """Every frame of a video file, decoded one at a time; --save writes an annotated <stem>.mp4, closed (so
+    playable) however the run ends."""
+    writer = None
     try:
-        if not capture.isOpened():
-            raise InvalidFrameError(f"cannot open a video from {str(path)!r} (missing or not a video)")
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            detections = detector.predict(frame)
-            report(detections, path, as_json, index)
-            if save:
-                if writer is None:
-                    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-                    writer = cv2.VideoWriter(str(save / f"{path.stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                             (frame.shape[1], frame.shape[0]))
-                writer.write(annotate(frame, detections))
-            index += 1
-        if index == 0:
-            raise InvalidFrameError(f"no frame could be decoded from {str(path)!r}")
+        with Video(path) as video:
+            for index, frame in enumerate(video):
+                detections = detector.predict(frame)
+                report(detections, path, as_json, index)
+                if save_to:
+                    writer = writer or video_writer(save_to, video.fps, frame)
+                    writer.write(annotate(frame, detections))
     finally:
-        capture.release()
         if writer is not None:
             writer.release()
 
 
+def video_writer(path: Path, fps: float, frame) -> cv2.VideoWriter:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+    if not writer.isOpened():
+        raise OutputError(f"cannot write a video to {str(path)!r}")
+    return writer
+
+
 def cmd_info(args) -> int:
-    detector = detector_from(args)
+    detector = Detector(args.model, **given_options(args, LOADING_OPTIONS))
     spec = detector.engine.input
-    size = sum(f.stat().st_size for f in detector.path.rglob("*")) if detector.path.is_dir() else \
-        detector.path.stat().st_size
     info = {
         "model": str(detector.path),
         "engine": detector.engine.name,
@@ -116,16 +161,16 @@ def cmd_info(args) -> int:
         "imgsz": list(detector.input_hw),
         "names": detector.names,
         "metadata_source": detector.metadata.source,
-        "size_mb": round(size / 2**20, 2),
+        "size_mb": round(model_size(detector.path) / 2**20, 2),
     }
     print(json.dumps(info, indent=2))
     return 0
 
 
 def cmd_val(args) -> int:
-    from runtime.val import validate
+    from runtime.val import validate  # needs the [val] extra, which the other commands do not
 
-    result = validate(Path(args.model), Path(args.data), args.split, backend=args.backend, threads=args.threads)
+    result = validate(Path(args.model), Path(args.data), args.split, **given_options(args, LOADING_OPTIONS))
     print(json.dumps(result) if args.json else
           f"{result['model']} [{result['engine']}] {result['split']} ({result['images']} images): "
           f"mAP50-95 {result['map50_95']:.4f}, mAP50 {result['map50']:.4f}")
@@ -136,61 +181,78 @@ def cmd_bench(args) -> int:
     from runtime.bench import run_from_args
 
     try:
-        run_from_args(args)
-    except (ValueError, FileNotFoundError) as exc:
+        return run_from_args(args)
+    except ValueError as exc:
         print(f"yolo-edge bench: {exc}", file=sys.stderr)
         return 2
-    return 0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other user error of the command."""
+
+    def error(self, message: str):
+        self.exit(USER_ERROR, f"yolo-edge: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="yolo-edge", description=__doc__)
+    parser = Parser(prog="yolo-edge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
-    def model_args(p):
-        p.add_argument("model", help=".onnx, .xml, *_openvino_model/ or .tflite")
-        p.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"], default=None)
-        p.add_argument("--threads", type=int, default=None, help="default: physical cores")
-        p.add_argument("--conf", type=float, default=0.25)
-        p.add_argument("--iou", type=float, default=0.7)
+    def command(name: str, summary: str, run, model: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=summary, description=summary, parents=[common])
+        if model:
+            p.add_argument("model", help=".onnx, .xml, *_openvino_model/ or .tflite")
+        p.set_defaults(run=run)
+        return p
 
-    predict = sub.add_parser("predict", help="detect objects in images and videos")
-    model_args(predict)
+    predict = command("predict", "detect objects in images and videos", cmd_predict)
     predict.add_argument("source", nargs="+", help="image or video files, or folders of them")
-    predict.add_argument("--save", metavar="DIR", help="write annotated images (and <video stem>.mp4) here")
+    predict.add_argument("--save", metavar="DIR", help="write annotated images (and <video stem>.mp4) here; a name "
+                         "two sources share gets _1, _2, ... in the order given instead of overwriting")
     predict.add_argument("--json", action="store_true", help="one JSON line per image or video frame")
-    predict.set_defaults(run=cmd_predict)
+    add_option_flags(predict, PREDICT_OPTIONS)
 
-    info = sub.add_parser("info", help="engine, input, class names and size of a model")
-    model_args(info)
-    info.set_defaults(run=cmd_info)
+    info = command("info", "engine, input, class names and size of a model", cmd_info)
+    add_option_flags(info, LOADING_OPTIONS)
 
-    val = sub.add_parser("val", help="mAP50-95 / mAP50 on a YOLO-format split (needs the [val] extra)")
-    val.add_argument("model")
+    val = command("val", "mAP50-95 / mAP50 on a YOLO-format split (needs the [val] extra)", cmd_val)
     val.add_argument("data", help="data yaml (path, names, train/val/test folders)")
-    val.add_argument("--split", default="test")
-    val.add_argument("--backend", choices=["onnxruntime", "openvino", "tflite"], default=None)
-    val.add_argument("--threads", type=int, default=None)
+    val.add_argument("--split", default="test", help="(default: test)")
     val.add_argument("--json", action="store_true")
-    val.set_defaults(run=cmd_val)
+    add_option_flags(val, LOADING_OPTIONS)
 
     from runtime.bench import add_arguments  # numpy + the runtime only: tqdm/matplotlib load lazily
 
-    bench = sub.add_parser("bench", help="latency per model x engine x threads x frame size (JSON, Markdown, PNG)")
+    bench = command("bench", "latency per model x engine x threads x frame size (a table; --json FILE)", cmd_bench,
+                    model=False)
     add_arguments(bench)
-    bench.set_defaults(run=cmd_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from runtime.errors import YoloEdgeError
-
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except YoloEdgeError as exc:
-        print(f"yolo-edge: {exc}", file=sys.stderr)
-        return 2
+        if args.debug:
+            raise
+        print("yolo-edge: " + "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()),
+              file=sys.stderr)
+        return USER_ERROR
+    except BrokenPipeError:
+        stdout_to_devnull()
+        return CLOSED_PIPE
+
+
+def stdout_to_devnull() -> None:
+    """After the reader closed the pipe, Python's final flush of stdout would fail again and print a complaint."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (captured, replaced)
+        pass
 
 
 if __name__ == "__main__":

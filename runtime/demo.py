@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 
 from runtime import Detector, EngineNotAvailableError
-from runtime.cli import IMAGE_SUFFIXES, source_paths
 from runtime.draw import annotate
+from runtime.sources import expand_sources, output_names, read_image
 
 REPEATS = 5  # per image, so the stage times printed are medians rather than a cold first call
 
@@ -24,7 +24,8 @@ def main(argv=None) -> int:
     parser.add_argument("--images", nargs="+", required=True)
     parser.add_argument("--out", type=Path, default=Path("build/demo"))
     args = parser.parse_args(argv)
-    frames = {p: cv2.imread(str(p)) for p in source_paths(args.images, IMAGE_SUFFIXES)}
+    sources = expand_sources(args.images, kinds=["image"])
+    frames = {name: (source.path, read_image(source.path)) for source, name in zip(sources, output_names(sources))}
     for model in args.models:
         try:
             detector = Detector(model)
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
               f"{detector.options.thread_count} threads]")
         out_dir = args.out / model.stem
         out_dir.mkdir(parents=True, exist_ok=True)
-        for path, frame in frames.items():
+        for name, (path, frame) in frames.items():
             runs = [detector.predict(frame) for _ in range(REPEATS)]
             detections = runs[-1]
             pre, infer, post = (statistics.median(getattr(r.times, k) for r in runs)
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
             for det in detections:
                 x1, y1, x2, y2 = det.xyxy
                 print(f"    {det.class_name:<9} {det.confidence:.2f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
-            cv2.imwrite(str(out_dir / path.name), annotate(frame, detections))
+            cv2.imwrite(str(out_dir / name), annotate(frame, detections))
         print(f"   annotated images: {out_dir}/")
     return 0
 
