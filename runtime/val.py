@@ -10,27 +10,51 @@ import contextlib
 import io
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from runtime.cli import IMAGE_SUFFIXES
 from runtime.detector import Detector
 from runtime.engines import require
+from runtime.errors import DatasetError
 from runtime.metadata import read_simple_yaml
+from runtime.sources import folder_sources, read_image
 
+# ultralytics' validation settings: a low threshold so the precision-recall curve reaches high recall.
 VAL_OPTIONS = {"conf": 0.001, "iou": 0.7, "max_det": 300}
+SPLITS = ("train", "val", "test")
+
+
+def read_data_yaml(data_yaml: Path) -> dict:
+    try:
+        data = read_simple_yaml(Path(data_yaml).read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"cannot read data yaml {str(data_yaml)!r}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read data yaml {str(data_yaml)!r}: {getattr(exc, 'strerror', None) or exc}") \
+            from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{str(data_yaml)!r} is not a YOLO data yaml") from exc
+    if not any(data.get(split) for split in SPLITS):
+        raise DatasetError(f"{str(data_yaml)!r} is not a YOLO data yaml: it names none of the splits {SPLITS}")
+    return data
 
 
 def split_images(data_yaml: Path, split: str) -> tuple[list[Path], dict[int, str]]:
-    data = read_simple_yaml(Path(data_yaml).read_text())
-    root = Path(data.get("path") or Path(data_yaml).parent)
-    root = root if root.is_absolute() else (Path(data_yaml).parent / root)
-    if split not in data:
-        raise ValueError(f"{data_yaml} has no '{split}' split (has: {[k for k in ('train', 'val', 'test') if k in data]})")
-    folder = root / data[split]
+    """The images of one split (its folder, searched recursively) and the class names of a YOLO data yaml."""
+    data_yaml = Path(data_yaml)
+    data = read_data_yaml(data_yaml)
+    splits = [s for s in SPLITS if data.get(s)]
+    if split not in splits:
+        raise DatasetError(f"{str(data_yaml)!r} has no {split!r} split (it has: {', '.join(splits)})")
+    root = Path(data.get("path") or data_yaml.parent)
+    root = root if root.is_absolute() else (data_yaml.parent / root)
+    folder = root / str(data[split])
+    if not folder.is_dir():
+        raise DatasetError(f"the {split!r} split of {str(data_yaml)!r} is not a folder: {str(folder)!r}")
+    images = [source.path for source in folder_sources(folder, ["image"], recursive=True)]
+    if not images:
+        raise DatasetError(f"the {split!r} split of {str(data_yaml)!r} holds no images ({str(folder)!r})")
     names = data.get("names") or {}
-    names = dict(enumerate(names)) if isinstance(names, list) else names
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES), names
+    return images, dict(enumerate(names)) if isinstance(names, list) else names
 
 
 def label_path(image: Path) -> Path:
@@ -44,7 +68,7 @@ def label_path(image: Path) -> Path:
 def coco_ground_truth(images: list[Path], names: dict[int, str]) -> dict:
     gt = {"images": [], "annotations": [], "categories": [{"id": k, "name": v} for k, v in names.items()]}
     for image_id, path in enumerate(images):
-        h, w = cv2.imread(str(path)).shape[:2]
+        h, w = read_image(path).shape[:2]
         gt["images"].append({"id": image_id, "width": w, "height": h, "file_name": path.name})
         labels = label_path(path)
         rows = np.loadtxt(labels, ndmin=2) if labels.exists() and labels.stat().st_size else np.zeros((0, 5))
