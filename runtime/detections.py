@@ -22,6 +22,10 @@ class StageTimes(BaseModel):
     def total(self) -> float:
         return self.preprocess + self.inference + self.postprocess
 
+    @field_serializer("preprocess", "inference", "postprocess", when_used="json")
+    def _to_microseconds(self, v: float) -> float:
+        return round(v, 3)
+
 
 class Detection(BaseModel):
     """One box, as handed out when iterating over Detections."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from runtime import Detection, Detections
+from runtime import Detection, Detections, StageTimes
 
 
 def make(n=3):
@@ -39,10 +39,12 @@ def test_json_round_trip():
     assert back.names == d.names and back.image_shape == (480, 640)
 
 
-def test_json_rounds_boxes_to_hundredths_and_scores_to_1e4_but_not_the_arrays():
-    d = Detections(xyxy=[[188.763, 10.0049, 250.5, 300.126]], confidence=[0.951], class_id=[1])
+def test_json_rounds_boxes_to_hundredths_scores_to_1e4_and_times_to_microseconds_but_not_the_arrays():
+    d = Detections(xyxy=[[188.763, 10.0049, 250.5, 300.126]], confidence=[0.951], class_id=[1],
+                   times=StageTimes(preprocess=0.5325099999708982, inference=45.242096000038146))
     dumped = d.model_dump(mode="json")
     assert dumped["xyxy"] == [[188.76, 10.0, 250.5, 300.13]] and dumped["confidence"] == [0.951]
+    assert dumped["times"] == {"preprocess": 0.533, "inference": 45.242, "postprocess": 0.0}
     assert "188.76," in d.model_dump_json() and "0.951]" in d.model_dump_json()
     assert d.xyxy.dtype == np.float32 and d.xyxy[0, 0] == np.float32(188.763)  # the arrays keep every digit
 
