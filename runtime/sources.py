@@ -32,15 +32,14 @@ class Source:
 
     @classmethod
     def of(cls, given: str | Path) -> Source:
-        """What a path names: an existing folder, else a video or an image file by its suffix (it may not exist:
-        reading it then says so)."""
+        """What a path names: an existing folder, else a video or an image by its suffix. A file named outright is
+        tried as an image whatever its suffix, and may not exist: reading it then says so."""
         path = Path(given)
-        if path.is_dir():
-            return cls("folder", path)
-        return cls("video" if path.suffix.lower() in VIDEO_SUFFIXES else "image", path)
+        return cls("folder" if path.is_dir() else kind_of_file(path) or "image", path)
 
 
 def kind_of_file(path: Path) -> SourceKind | None:
+    """An image or a video by its suffix; None for any other file."""
     suffix = path.suffix.lower()
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
 
