@@ -50,13 +50,15 @@ def test_use_last_axis_dfl_swaps_the_head_and_keeps_the_model_outputs():
     torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-5)
 
 
-@pytest.mark.parametrize("c1, c2, hw", [(16, 32, (160, 160)), (64, 128, (33, 40)), (8, 8, (5, 4))])
-def test_depthwise_adown_equals_ultralytics_adown(c1, c2, hw):
+@pytest.mark.parametrize("b, h, w", [(1, 32, 32), (2, 64, 48), (2, 33, 40), (1, 5, 4)])
+@pytest.mark.parametrize("c1, c2", [(16, 32), (64, 128), (8, 8)])
+def test_depthwise_adown_halves_the_resolution_as_ultralytics_adown_does(c1, c2, b, h, w):
+    """This project's drop-in (models/rewrites.py) against the ADown it replaces, odd sizes included."""
     adown = ADown(c1, c2).eval()
-    x = logits(2, c1, *hw)
+    x = logits(b, c1, h, w)
     with torch.no_grad():
         expected, got = adown(x), DepthwiseADown(adown)(x)
-    assert got.shape == expected.shape == (2, c2, hw[0] // 2, hw[1] // 2)
+    assert got.shape == expected.shape == (b, c2, h // 2, w // 2)
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
 
 

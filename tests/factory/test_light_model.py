@@ -12,7 +12,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("ultralytics")
 
 from models import blocks, params  # noqa: E402  (after the skips: needs torch + ultralytics)
-from ultralytics.nn.modules.block import ADown  # noqa: E402
 
 NAMES = {0: "disc", 1: "triangle", 2: "star"}
 BASELINE_PARAMS = 3_011_043  # ultralytics' YOLOv8n summary at nc=1
@@ -67,12 +66,6 @@ def test_csppc_passes_its_partial_ratio_to_every_pconv(n_div):
 def test_fasternet_block_keeps_shape(c, shortcut, b, h, w):
     m = blocks.FasterNetBlock(c, shortcut).eval()
     assert m(x(b, c, h, w)).shape == (b, c, h, w)
-
-
-@pytest.mark.parametrize("b,h,w", SIZES)
-@pytest.mark.parametrize("c1,c2", [(16, 32), (32, 64), (64, 64), (128, 256)])
-def test_adown_halves_the_resolution(c1, c2, b, h, w):
-    assert ADown(c1, c2).eval()(x(b, c1, h, w)).shape == (b, c2, h // 2, w // 2)
 
 
 @pytest.mark.parametrize("b,h,w", SIZES)
@@ -178,6 +171,11 @@ def light_onnx(tmp_path_factory):
 
 
 def test_light_onnx_runs_through_the_runtime(light_onnx, samples):
+    """Untrained, the head's class biases (sigmoid ~3e-4 to 4e-3) still put boxes above conf=0.0001: the runtime
+    must find them, and find what ultralytics' predict finds on the same file."""
+    from ultralytics import YOLO
+
+    from helpers import assert_same_detections
     from runtime import Detector
     from runtime.detections import Detections
 
@@ -187,9 +185,10 @@ def test_light_onnx_runs_through_the_runtime(light_onnx, samples):
     raw = detector.engine.run(np.zeros(detector.engine.input.shape, np.float32))
     assert raw.shape == (1, 7, 525)  # YOLOv8's (1, 4 + nc, anchors) contract
     dets = detector.predict(samples[0])
-    assert isinstance(dets, Detections)
+    assert isinstance(dets, Detections) and len(dets) > 0
     assert dets.xyxy.shape == (len(dets), 4) and set(dets.class_id.tolist()) <= {0, 1, 2}
-    assert (dets.confidence >= 0.0001).all()
+    ref = YOLO(str(onnx_path), task="detect").predict(samples[0], imgsz=160, conf=0.0001, verbose=False)[0].boxes
+    assert_same_detections(dets, ref.xyxy.numpy(), ref.conf.numpy(), ref.cls.numpy().astype(int))
 
 
 def test_light_onnx_matches_pytorch(light_onnx):
