@@ -52,6 +52,9 @@ class ModelMetadata(BaseModel):
     @classmethod
     def from_mapping(cls, raw: dict, source: str) -> "ModelMetadata":
         known = {k: raw[k] for k in ("names", "imgsz", "stride", "task", "end2end") if raw.get(k) is not None}
+        args = _literal(raw.get("args"))
+        if isinstance(args, dict) and _literal(args.get("nms")) is True:  # export(nms=True): (N, 6) rows after NMS,
+            known["end2end"] = True  # while its end2end key says False (ultralytics reads it the same way)
         return cls(**known, source=source)
 
     def class_name(self, class_id: int) -> str:

@@ -18,12 +18,6 @@ SHIPPED_MODELS = sorted(p for p in ARTIFACTS.iterdir()
                         if p.suffix in {".onnx", ".tflite"} or p.name.endswith("_openvino_model"))
 
 
-def test_simple_yaml_reader_equals_pyyaml_on_ultralytics_metadata(yaml_models):
-    yaml = pytest.importorskip("yaml")
-    text = (yaml_models["openvino"] / "metadata.yaml").read_text()
-    assert read_simple_yaml(text) == yaml.safe_load(text)
-
-
 @pytest.mark.parametrize("engine", sorted(SHIPPED))
 def test_every_engine_finds_names_imgsz_and_stride(engine):
     detector = Detector(SHIPPED[engine])
@@ -33,15 +27,23 @@ def test_every_engine_finds_names_imgsz_and_stride(engine):
     assert detector.names == meta.names and detector.input_hw == (320, 320)
 
 
-def test_onnx_metadata_props_are_parsed(yaml_models):
-    meta = Detector(yaml_models["onnxruntime"]).metadata
-    assert meta.source == "embedded" and meta.imgsz == (160, 160) and meta.end2end is False
+def test_onnx_metadata_props_are_parsed():
+    meta = Detector(SHIPPED["onnxruntime"]).metadata
+    assert meta.source == "embedded" and meta.imgsz == (320, 320) and meta.end2end is False
 
 
-def test_sidecar_json_labels_a_model_from_elsewhere(yaml_models, tmp_path):
+@pytest.mark.parametrize("args, end2end", [("{'nms': True, 'batch': 1}", True), ({"nms": True}, True),
+                                           ("{'nms': False}", False), (None, False)])
+def test_an_export_with_nms_is_end2end_whatever_its_end2end_key_says(args, end2end):
+    """ultralytics' export(nms=True) writes end2end: False and args: {nms: True}; its rows are (N, 6) after NMS."""
+    raw = {"end2end": "False", **({"args": args} if args is not None else {})}
+    assert ModelMetadata.from_mapping(raw, source="x").end2end is end2end
+
+
+def test_sidecar_json_labels_a_model_from_elsewhere(tmp_path):
     model = tmp_path / "third_party.onnx"
-    shutil.copy(yaml_models["onnxruntime"], model)
-    (tmp_path / "third_party.json").write_text(json.dumps({"names": ["cat", "dog", "bird"], "imgsz": 160}))
+    shutil.copy(SHIPPED["onnxruntime"], model)
+    (tmp_path / "third_party.json").write_text(json.dumps({"names": ["cat", "dog", "bird"], "imgsz": 320}))
     detector = Detector(model)
     assert detector.names == {0: "cat", 1: "dog", 2: "bird"} and detector.metadata.source == "third_party.json"
 
@@ -54,19 +56,19 @@ def test_names_fall_back_to_class_numbers():
         {"names": {0: "a"}, "imgsz": (64, 96), "stride": 32, "task": "detect", "end2end": None}
 
 
-def test_names_option_overrides_metadata(yaml_models):
-    detector = Detector(yaml_models["onnxruntime"], names={0: "a", 1: "b", 2: "c"})
+def test_names_option_overrides_metadata():
+    detector = Detector(SHIPPED["onnxruntime"], names={0: "a", 1: "b", 2: "c"})
     assert detector.names[2] == "c"
 
 
-def test_a_recipe_yaml_beside_the_model_is_not_taken_for_metadata(yaml_models, tmp_path):
+def test_a_recipe_yaml_beside_the_model_is_not_taken_for_metadata(tmp_path):
     model = tmp_path / "yolov8n-light.onnx"
-    shutil.copy(yaml_models["onnxruntime"], model)
+    shutil.copy(SHIPPED["onnxruntime"], model)
     (tmp_path / "yolov8n-light.yaml").write_text(
         "nc: 80\nbackbone:\n  - [-1, 1, Conv, [64, 3, 2]]\n  - [-1, 1, Conv, [128, 3, 2]]\nhead:\n  - [[15], 1, Detect, [nc]]\n")
     (tmp_path / "metadata.yaml").write_text("not: [valid\n  : yaml")
     detector = Detector(model)
-    assert detector.metadata.source == "embedded" and detector.metadata.imgsz == (160, 160)
+    assert detector.metadata.source == "embedded" and detector.metadata.imgsz == (320, 320)
 
 
 @pytest.mark.parametrize("model", SHIPPED_MODELS, ids=lambda p: p.name)
