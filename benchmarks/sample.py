@@ -7,17 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.settings import REPO_ROOT
+from models.samples import sample_paths
 from runtime.bench import parse_size
-
-SAMPLES = REPO_ROOT / "models" / "samples"
 
 
 def sample_path() -> Path:
-    paths = sorted(SAMPLES.glob("*.jpg"))
-    if not paths:
-        raise FileNotFoundError(f"no sample images in {SAMPLES} (python -m models.samples writes them)")
-    return paths[0]
+    return sample_paths()[0]
 
 
 def sample_frames(sizes) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from models.samples import sample_paths
 from runtime import Detector
 from runtime.engines import model_size
 from runtime.preprocess import prepare
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
 
     found = [p for folder in args.folders if folder.is_dir() for p in artifacts(folder)]
     paths = [p for i, p in enumerate(found) if p.name not in {q.name for q in found[:i]}]  # copies: once
-    frame = cv2.imread(str(sorted(Path("models/samples").glob("*.jpg"))[0]))
+    frame = cv2.imread(str(sample_paths()[0]))
     rows = []
     for path in paths:
         scores = validate(path, args.data, args.split, **OPTIONS)

@@ -12,6 +12,15 @@ import numpy as np
 from models.dataset import NAMES, render, save
 
 SIZES = [(1280, 720), (480, 360), (400, 400), (360, 480)]  # (width, height)
+SAMPLES = Path(__file__).resolve().parent / "samples"  # the shipped ones
+
+
+def sample_paths() -> list[Path]:
+    """The shipped sample images, in order (the first is the 1280x720 one the benchmarks measure on)."""
+    paths = sorted(SAMPLES.glob("*.jpg"))
+    if not paths:
+        raise FileNotFoundError(f"no sample images in {SAMPLES} (python -m models.samples writes them)")
+    return paths
 
 
 def make_samples(out_dir, seed=123):

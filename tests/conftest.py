@@ -37,3 +37,11 @@ def yaml_models(tmp_path_factory) -> dict[str, Path]:
     onnx_path = Path(YOLO(out / "yolov8n-yaml.pt").export(format="onnx", imgsz=160, simplify=True, verbose=False))
     ov_path = Path(YOLO(out / "yolov8n-yaml.pt").export(format="openvino", imgsz=160, verbose=False))
     return {"onnxruntime": onnx_path, "openvino": ov_path}
+
+
+@pytest.fixture(scope="session")
+def tiny_split(tmp_path_factory) -> Path:
+    """A 12-image test split drawn by the factory's generator (numpy and OpenCV only), labels included."""
+    from models.dataset import generate
+
+    return generate(tmp_path_factory.mktemp("tiny"), seed=7, n_train=1, n_val=1, n_test=12)

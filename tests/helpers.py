@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from models.samples import SAMPLES, sample_paths  # noqa: F401  (the one sample loader, for the tests too)
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "models" / "artifacts"
-SAMPLES = ROOT / "models" / "samples"
 
 # Set by the arm64 lane (tests/arm64/run.sh): emulation runs convolutions ~150x slower, so loops that only add
 # repetitions of what is already covered run fewer times there.
@@ -20,10 +21,6 @@ SHIPPED = {
     "openvino": ARTIFACTS / "yolov8n-shapes-320_openvino_model",
     "tflite": ARTIFACTS / "yolov8n-shapes-320_float32.tflite",
 }
-
-
-def sample_paths() -> list[Path]:
-    return sorted(SAMPLES.glob("*.jpg"))
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -22,13 +22,6 @@ MODEL = SHIPPED["onnxruntime"]
 
 
 @pytest.fixture(scope="module")
-def tiny_split(tmp_path_factory):
-    from models.dataset import generate
-
-    return generate(tmp_path_factory.mktemp("tiny"), seed=7, n_train=1, n_val=1, n_test=12)
-
-
-@pytest.fixture(scope="module")
 def reference(tiny_split):
     """ultralytics' val: its metrics, and its predictions per image file name (xyxy, score, class id)."""
     from models.settings import init_ultralytics

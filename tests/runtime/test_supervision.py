@@ -12,7 +12,8 @@ from runtime.errors import ExtraNotInstalledError
 
 
 def test_to_supervision_carries_boxes_scores_ids_and_names(shipped_onnx, samples):
-    sv = pytest.importorskip("supervision", reason="the [supervision] extra (absent in the arm64 lane)")
+    import supervision as sv
+
     ours = Detector(shipped_onnx).predict(samples[0])
     theirs = ours.to_supervision()
     assert isinstance(theirs, sv.Detections) and len(theirs) == len(ours) > 0
@@ -28,7 +29,8 @@ def test_to_supervision_carries_boxes_scores_ids_and_names(shipped_onnx, samples
 
 
 def test_empty_detections_convert_too():
-    sv = pytest.importorskip("supervision", reason="the [supervision] extra (absent in the arm64 lane)")
+    import supervision as sv
+
     empty = Detections().to_supervision()
     assert isinstance(empty, sv.Detections) and len(empty) == 0 and empty.data["class_name"].shape == (0,)
 
