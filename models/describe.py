@@ -7,6 +7,8 @@ import json
 import zipfile
 from pathlib import Path
 
+from runtime.engines import owning_engine
+
 
 def describe_onnx(path):
     import onnx
@@ -24,9 +26,9 @@ def describe_onnx(path):
 def describe_openvino(path):
     import openvino as ov
 
-    xml = next(Path(path).glob("*.xml"))
+    xml = next(Path(path).glob("*.xml")) if Path(path).is_dir() else Path(path)
     m = ov.Core().read_model(xml)
-    meta = Path(path) / "metadata.yaml"
+    meta = xml.parent / "metadata.yaml"
     return {
         "xml": xml.name,
         "inputs": [(sorted(p.get_names()), str(p.get_partial_shape()), str(p.get_element_type())) for p in m.inputs],
@@ -45,15 +47,16 @@ def describe_tflite(path):
     return {"inputs": io(it.get_input_details()), "outputs": io(it.get_output_details()), "metadata": meta}
 
 
+# The runtime's engine name of a file's format -> how to describe that format.
+DESCRIBERS = {"onnxruntime": describe_onnx, "openvino": describe_openvino, "tflite": describe_tflite}
+
+
 def describe(path):
     path = Path(path)
-    if path.suffix == ".onnx":
-        return describe_onnx(path)
-    if path.suffix == ".tflite":
-        return describe_tflite(path)
-    if path.is_dir() and any(path.glob("*.xml")):
-        return describe_openvino(path)
-    raise ValueError(f"unknown artifact: {path}")
+    engine = owning_engine(path)
+    if engine is None:
+        raise ValueError(f"unknown artifact: {path}")
+    return DESCRIBERS[engine](path)
 
 
 def main():
