@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from models import settings  # noqa: F401  (must precede ultralytics)
+from . import settings  # noqa: F401  (must precede ultralytics)
 
 import ast
 import inspect

@@ -6,7 +6,7 @@ Everything is drawn with numpy + cv2 and is a pure function of the seed. Labels 
 tight box of each object's visible pixels, taken from its final alpha mask (after rotation
 and occlusion by the objects drawn on top of it).
 """
-from models import settings  # noqa: F401  (keeps matplotlib/ultralytics caches in build/)
+from . import settings  # noqa: F401  (keeps matplotlib/ultralytics caches in build/)
 
 import argparse
 import json

@@ -2,7 +2,7 @@
 
     python -m models.evaluate models/artifacts/yolov8n-shapes.pt --data build/dataset/data.yaml --split test
 """
-from models import settings  # noqa: F401  (must precede ultralytics)
+from . import settings  # noqa: F401  (must precede ultralytics)
 
 import argparse
 from pathlib import Path

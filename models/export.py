@@ -7,7 +7,7 @@ Writes <stem>-<imgsz>.onnx, <stem>-<imgsz>_openvino_model/ (xml, bin, metadata.y
 <stem>-<imgsz>_float32.tflite. TFLite needs litert-torch, which lives in .venv-factory
 (see models/requirements-factory.txt): run this module with .venv-factory/bin/python for it.
 """
-from models import settings  # noqa: F401  (must precede ultralytics)
+from . import settings  # noqa: F401  (must precede ultralytics)
 
 import argparse
 import importlib.util
@@ -42,8 +42,8 @@ def export(weights, imgsz, engines, out_dir, fast_dfl=True, depthwise_adown=True
     settings.init_ultralytics()
     from ultralytics import YOLO
 
-    from models.rewrites import use_channel_softmax_asff, use_depthwise_adown, use_last_axis_dfl
-    from models.onnx_passes import fold_concat_split
+    from .rewrites import use_channel_softmax_asff, use_depthwise_adown, use_last_axis_dfl
+    from .onnx_passes import fold_concat_split
 
     stem = f"{Path(weights).stem}-{imgsz}"
     # ultralytics writes beside the weights and names results after them, so export from a

@@ -6,7 +6,7 @@ Parameters: ultralytics.utils.torch_utils.get_num_params (what model.info() prin
 the 16 fixed DFL weights). GFLOPs: ultralytics' thop-based get_flops at imgsz (what model.info() prints). Both on
 DetectionModel(recipe, nc=nc), untrained and unfused, as ultralytics reports them when it builds a model.
 """
-from models import settings  # noqa: F401  (must precede ultralytics)
+from . import settings  # noqa: F401  (must precede ultralytics)
 
 import argparse
 from pathlib import Path
@@ -21,7 +21,7 @@ def build(recipe: str, nc: int):
     settings.init_ultralytics()
     from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
-    from models import blocks
+    from . import blocks
 
     blocks.register()
     cfg = yaml_model_load(RECIPES_DIR / f"{recipe}.yaml")  # scale "n" from the file name, as YOLO(yaml) does

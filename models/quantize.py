@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.compact import append_to_zip, compact_onnx, compact_tflite
+from .compact import append_to_zip, compact_onnx, compact_tflite
 from runtime import Detector
 from runtime.engines import model_size, owning_engine
 from runtime.engines.base import InputSpec

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from models.samples import sample_paths
+from .samples import sample_paths
 from runtime import Detector
 from runtime.engines import model_size
 from runtime.preprocess import prepare

@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from models.blocks import ASFF
+from .blocks import ASFF
 
 
 class LastAxisDFL(nn.Module):

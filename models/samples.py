@@ -2,14 +2,14 @@
 
     python -m models.samples --out models/samples --seed 123
 """
-from models import settings  # noqa: F401
+from . import settings  # noqa: F401
 
 import argparse
 from pathlib import Path
 
 import numpy as np
 
-from models.dataset import NAMES, render, save
+from .dataset import NAMES, render, save
 
 SIZES = [(1280, 720), (480, 360), (400, 400), (360, 480)]  # (width, height)
 SAMPLES = Path(__file__).resolve().parent / "samples"  # the shipped ones

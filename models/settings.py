@@ -2,13 +2,26 @@
 benchmarks/, the tests' conftest).
 
 Environment variables must be set before ultralytics is imported: it writes a settings
-file and probes the network at import time.
+file and probes the network at import time. Its caches (and the factory's) go to the checkout's build/ when this
+package runs from a checkout, else (installed as yolo_edge_factory) to a per-user cache folder: never into the
+installed package or the current directory.
 """
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BUILD_DIR = REPO_ROOT / "build"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout's root (meaningful in a checkout only)
+
+
+def in_checkout(package_dir: Path = Path(__file__).resolve().parent) -> bool:
+    """Whether this package is the models/ folder of a repository checkout (an editable install counts)."""
+    return package_dir.name == "models" and (package_dir.parent / "setup.cfg").is_file()
+
+
+def user_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "yolo-edge"
+
+
+BUILD_DIR = REPO_ROOT / "build" if in_checkout() else user_cache_dir()
 
 os.environ["YOLO_CONFIG_DIR"] = str(BUILD_DIR / "ultralytics-config")  # keep ~/.config clean
 os.environ["YOLO_OFFLINE"] = "1"  # never try hub/downloads

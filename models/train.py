@@ -6,7 +6,7 @@
 --model picks another architecture yaml, e.g. models/recipes/yolov8n-light.yaml (see models/blocks.py).
 --teacher adds knowledge distillation from a trained model (models/distill.py; an experiment, not the recipe).
 """
-from models import settings  # noqa: F401  (must precede ultralytics)
+from . import settings  # noqa: F401  (must precede ultralytics)
 
 import argparse
 import contextlib
@@ -44,14 +44,14 @@ def main():
     import torch
     from ultralytics import YOLO
 
-    from models import blocks
+    from . import blocks
 
     blocks.register()  # lets the yaml builder use models/blocks.py's blocks; no effect on ultralytics' own ones
     device = args.device or ("0" if torch.cuda.is_available() else "cpu")
     model = YOLO(args.model)  # architecture only: nothing is downloaded
     guidance = contextlib.nullcontext()
     if args.teacher:
-        from models import distill
+        from . import distill
 
         teacher = distill.load_teacher(args.teacher, "cpu" if device == "cpu" else f"cuda:{device}")
         guidance = distill.distillation(teacher, args.distill_weight)
