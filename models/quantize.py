@@ -51,7 +51,9 @@ def calibration_images(data_yaml: Path, count: int, seed: int = 0) -> list[Path]
 
 def calibration_tensors(images: list[Path], spec: InputSpec) -> Iterator[np.ndarray]:
     """Each image as the runtime would feed it to this model: letterboxed, RGB, scaled, in the model's layout."""
-    for path in images:
+    from tqdm import tqdm
+
+    for path in tqdm(images, desc="calibration", leave=False):
         tensor, _ = prepare(cv2.imread(str(path), cv2.IMREAD_COLOR), spec)
         yield tensor
 
@@ -276,6 +278,9 @@ def output_path(model: Path, engine: str, out_dir: Path, integer_io: bool = Fals
 
 # Each engine's own post-training quantizer, keyed by the runtime's engine names.
 QUANTIZERS = {"onnxruntime": quantize_onnx, "openvino": quantize_openvino, "tflite": quantize_tflite}
+# The modules each engine's export and quantizer import (besides torch and ultralytics).
+TOOLS = {"onnxruntime": ("onnx", "onnxslim", "onnxruntime"), "openvino": ("openvino", "nncf"),
+         "tflite": ("litert_torch", "ai_edge_quantizer", "ai_edge_litert")}
 
 
 def quantize(model: Path, data: Path, engine: str, calib: int, out_dir: Path, **options) -> Path:

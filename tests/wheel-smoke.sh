@@ -21,7 +21,8 @@ wheel=$(echo "$tmp"/dist/yolo_edge_runtime-*.whl)
 top=$("$PYTHON" -c 'import sys, zipfile
 names = {n.split("/")[0] for n in zipfile.ZipFile(sys.argv[1]).namelist()}
 print(" ".join(sorted(n for n in names if not n.endswith((".dist-info", ".data")))))' "$wheel")
-[ "$top" = runtime ] || fail "the wheel installs top-level '$top'; only 'runtime' belongs there"
+[ "$top" = "runtime yolo_edge_factory" ] \
+  || fail "the wheel installs top-level '$top'; only 'runtime' and 'yolo_edge_factory' belong there (never models, benchmarks)"
 
 "$PYTHON" -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check --find-links "$tmp/dist" "$wheel[onnx]"
@@ -47,7 +48,15 @@ assert len(d["xyxy"]) == len(d["confidence"]) == len(d["class_id"]) > 0, d' || f
 [ "$(grep -c "^$model " bench.txt)" = 3 ] || fail "bench: no row per frame size: $(cat bench.txt)"
 ! grep -qi -e ultralytics -e torch bench.txt || fail "bench names packages it did not use: $(cat bench.txt)"
 
+# The factory's command is installed, but its [optimize] extra is not: one line naming the extra, exit 2.
+export XDG_CACHE_HOME=$tmp/cache  # the factory's caches, outside the checkout
+set +e; "$tmp/venv/bin/yolo-edge-optimize" m.pt --data d.yaml --out o 2> optimize.err; status=$?; set -e
+[ "$status" = 2 ] && [ "$(wc -l < optimize.err)" = 1 ] && grep -q "\[optimize\]" optimize.err \
+  || fail "yolo-edge-optimize without torch exited $status: $(cat optimize.err)"
+[ ! -e o ] || fail "yolo-edge-optimize left an output folder behind"
+"$tmp/venv/bin/yolo-edge-optimize" --help > optimize.help || fail "yolo-edge-optimize --help exited $?"
+
 version=$("$yolo" --version) || fail "--version exited $?"
 [[ "$version" == *"$(basename "$wheel" | cut -d- -f2)"* ]] || fail "--version says '$version' for $(basename "$wheel")"
-echo "wheel-smoke: $(basename "$wheel") installs runtime only; --version, info, predict --json, bench --quick" \
-  "pass outside the checkout ($((SECONDS - start)) s)"
+echo "wheel-smoke: $(basename "$wheel") installs runtime and yolo_edge_factory only; --version, info, predict" \
+  "--json, bench --quick, yolo-edge-optimize's missing-extra error pass outside the checkout ($((SECONDS - start)) s)"

@@ -1,0 +1,224 @@
+"""yolo-edge-optimize: an ultralytics detection checkpoint to fp32 and int8 files for every engine, each scored,
+sized and timed through the runtime.
+
+    yolo-edge-optimize mask.pt --data data.yaml --imgsz 320 --out mask-edge
+    (in a checkout: python -m models.optimize ...)
+
+Writes DIR/: the deployable files (metadata inside: Detector(file) needs nothing else), report.json, report.md
+and report.png. An int8 file more than --max-drop mAP50-95 points below its fp32 source is calibrated again on
+twice the images (at most the train split's); still over, its row is marked failed and the exit status is 1
+unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the options) and reused.
+"""
+from __future__ import annotations
+
+from . import settings  # noqa: F401  (must precede ultralytics)
+
+import argparse
+import contextlib
+import hashlib
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from runtime import __version__
+from runtime.bench import environment, precision_of
+from runtime.detector import Detector
+from runtime.engines import ENGINE_NAMES, embedded_metadata, model_size
+from runtime.metadata import read_simple_yaml
+from runtime.val import validate
+
+from .optimize_checks import Inputs, OptimizeError, check_inputs, require_packages
+from .optimize_report import deploy_line, latencies, markdown, plot
+from .quantize import QUANTIZERS, output_path
+
+PROG = "yolo-edge-optimize"
+DONE = ".done"  # marks a finished cache entry
+
+
+def post_training(engine: str, fp32: Path, images: list[Path], folder: Path) -> Path:
+    """Each engine's own post-training quantizer (models/quantize.py), the Detect head's decoding left float."""
+    return QUANTIZERS[engine](fp32, output_path(fp32, engine, folder), images)
+
+
+# How the int8 files are made; each entry: (engine, fp32 file, calibration images, folder) -> int8 file.
+METHODS = {"ptq": post_training}
+
+
+@contextlib.contextmanager
+def stage(name: str, times: dict):
+    start = time.perf_counter()
+    print(f"[{PROG}] {name} ...", flush=True)
+    yield
+    times[name] = round(time.perf_counter() - start, 1)
+    print(f"[{PROG}] {name}: {times[name]} s", flush=True)
+
+
+def digest(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def cached(key: str, make) -> Path:
+    """The model file make(folder) writes into the cache folder of `key`; made only when no finished one is there."""
+    folder = settings.BUILD_DIR / "optimize" / key
+    if not (folder / DONE).is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        make(folder)
+        (folder / DONE).touch()
+    else:
+        print(f"[{PROG}] reusing {folder}")
+    (made,) = [p for p in folder.iterdir() if p.name != DONE]
+    return made
+
+
+def calibration_sample(images: list[Path], count: int) -> list[Path]:
+    """A fixed random sample of the train split (the same for the same split and count)."""
+    return sorted(random.Random(0).sample(images, min(count, len(images))))
+
+
+def copy_model(src: Path, dest_dir: Path) -> Path:
+    dest = dest_dir / src.name
+    shutil.copytree(src, dest) if src.is_dir() else shutil.copy2(src, dest)
+    return dest
+
+
+def carried_metadata(path: Path) -> dict:
+    """What the deployable itself holds: a file's embedded metadata; a model folder's (OpenVINO) own metadata.yaml
+    too (it travels inside the folder)."""
+    inside = path / "metadata.yaml" if path.is_dir() else None
+    return {**embedded_metadata(path), **(read_simple_yaml(inside.read_text()) if inside and inside.is_file() else {})}
+
+
+def check_metadata(path: Path, names: dict[int, str], imgsz: int) -> None:
+    """Each file carries what Detector needs (names, imgsz, stride): no sidecar to ship beside it."""
+    meta = carried_metadata(path)
+    missing = [k for k in ("names", "imgsz", "stride") if meta.get(k) is None]
+    detector = Detector(path)
+    if missing or detector.names != names or detector.input_hw != (imgsz, imgsz):
+        raise RuntimeError(f"{path.name}: metadata lost in export (missing {missing}, names {detector.names}, "
+                           f"input {detector.input_hw})")
+
+
+def score(path: Path, args) -> dict:
+    s = validate(path, args.data, args.split)
+    return {"map50_95": round(s["map50_95"], 4), "map50": round(s["map50"], 4)}
+
+
+def row(path: Path, engine: str, scores: dict, drop: float | None, status: str, calib: int | None) -> dict:
+    return {"file": path.name, "engine": engine, "precision": precision_of(path, Detector(path)),
+            "size_mb": round(model_size(path) / 2**20, 3), **scores,
+            "drop": None if drop is None else round(drop, 2), "status": status, "calibration_images": calib,
+            "deploy": deploy_line(path.name)}
+
+
+def engine_rows(engine: str, args, inputs: Inputs, staging: Path, times: dict) -> list[dict]:
+    """fp32 export, int8 (retried once on twice the images when over --max-drop), both scored; copied to staging."""
+    source = digest(args.model.read_bytes(), args.imgsz, engine, __version__)
+    with stage(f"{engine}: fp32 export", times):
+        fp32 = cached(source, lambda folder: export_one(args.model, args.imgsz, engine, folder))
+    with stage(f"{engine}: fp32 score", times):
+        fp32_scores = score(fp32, args)
+    calib = min(args.calib, len(inputs.train_images))
+    while True:
+        images = calibration_sample(inputs.train_images, calib)
+        key = digest(source, args.method, *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in images))
+        with stage(f"{engine}: int8 ({args.method}, {calib} calibration images)", times):
+            int8 = cached(key, lambda folder: METHODS[args.method](engine, fp32, images, folder))
+        with stage(f"{engine}: int8 score", times):
+            int8_scores = score(int8, args)
+        drop = (fp32_scores["map50_95"] - int8_scores["map50_95"]) * 100
+        if drop <= args.max_drop or calib >= len(inputs.train_images):
+            break
+        print(f"[{PROG}] {engine}: int8 is {drop:.2f} points below fp32 (max {args.max_drop}): calibrating again")
+        calib = min(2 * calib, len(inputs.train_images))
+    status = "ok" if drop <= args.max_drop else f"failed: {drop:.2f} points below fp32 (max {args.max_drop})"
+    files = [copy_model(fp32, staging), copy_model(int8, staging)]
+    for path in files:
+        check_metadata(path, inputs.names, args.imgsz)
+    return [row(files[0], engine, fp32_scores, None, "ok", None), row(files[1], engine, int8_scores, drop, status,
+                                                                      calib)]
+
+
+def export_one(checkpoint: Path, imgsz: int, engine: str, folder: Path) -> Path:
+    from .export import export
+
+    return export(checkpoint, imgsz, [engine], folder)[engine]
+
+
+def optimize(args) -> int:
+    """Check, build every file in a temporary folder beside --out, measure, report, then move it into place."""
+    out = args.out.resolve()
+    if out.exists() and not args.force:
+        raise OptimizeError(f"{args.out} exists (pass --force to replace it)")
+    times: dict[str, float] = {}
+    with stage("check inputs", times):
+        inputs = check_inputs(args.model, args.data, args.split)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        rows = [r for engine in args.engines for r in engine_rows(engine, args, inputs, staging, times)]
+        with stage("latency", times):
+            measured = latencies([staging / r["file"] for r in rows], args.reps, args.warmup)
+        for r in rows:
+            r["latency_ms"] = measured[r["file"]]
+        report = {"model": args.model.name, "data": str(args.data), "split": args.split, "imgsz": args.imgsz,
+                  "method": args.method, "max_drop": args.max_drop, "scoring_images": len(inputs.scoring_images),
+                  "reps": args.reps, "environment": environment(args.engines), "stage_seconds": times, "rows": rows}
+        (staging / "report.json").write_text(json.dumps(report, indent=1))
+        (staging / "report.md").write_text(markdown(report))
+        plot(report, staging / "report.png")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(markdown(report))
+    failed = [r["file"] for r in rows if r["status"] != "ok"]
+    if failed and not args.allow_drop:
+        print(f"{PROG}: over --max-drop: {', '.join(failed)} (see {args.out}/report.md; --allow-drop accepts them)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].replace("\n", " "))
+    ap.add_argument("model", type=Path, help="an ultralytics detection checkpoint (.pt)")
+    ap.add_argument("--data", type=Path, required=True, help="its YOLO data yaml: train calibrates, --split scores")
+    ap.add_argument("--out", type=Path, required=True, help="the folder to write (refused if it exists)")
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--engines", nargs="+", choices=ENGINE_NAMES, default=list(ENGINE_NAMES))
+    ap.add_argument("--method", choices=list(METHODS), default="ptq",
+                    help="ptq: post-training quantization (the only method so far)")
+    ap.add_argument("--calib", type=int, default=300, help="calibration images from the train split")
+    ap.add_argument("--max-drop", type=float, default=0.5, help="mAP50-95 points an int8 file may lose vs fp32")
+    ap.add_argument("--allow-drop", action="store_true", help="exit 0 even when an int8 file is over --max-drop")
+    ap.add_argument("--split", choices=("val", "test"), default="val", help="the split scored")
+    ap.add_argument("--reps", type=int, default=20, help="timed runs per file and thread count")
+    ap.add_argument("--warmup", type=int, default=3, help="runs dropped before them")
+    ap.add_argument("--force", action="store_true", help="replace an existing --out")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        require_packages(args.engines)
+        if args.imgsz < 32 or args.imgsz % 32 or args.calib < 1 or args.reps < 1 or args.warmup < 0:
+            raise OptimizeError("--imgsz must be a multiple of 32, --calib and --reps >= 1, --warmup >= 0")
+        return optimize(args)
+    except OptimizeError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
