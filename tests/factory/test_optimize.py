@@ -1,0 +1,173 @@
+"""yolo-edge-optimize end to end: the shipped (trained) YOLOv8n-shapes at 160 px through ptq on a few generated
+images, for ONNX Runtime and OpenVINO (LiteRT's export needs litert-torch, which stays out of the test venv)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import pytest
+
+from helpers import box_iou, sample_paths
+from models import settings
+from models.optimize import main
+from runtime import Detector
+from runtime.val import validate
+
+pytest.importorskip("nncf", reason="OpenVINO's post-training quantizer")
+
+CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "yolov8n-shapes.pt"
+NAMES = {0: "disc", 1: "triangle", 2: "star"}
+IMGSZ = 160
+ENGINES = ["onnxruntime", "openvino"]
+FAST = ["--imgsz", str(IMGSZ), "--calib", "4", "--reps", "2", "--warmup", "0"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A fresh export cache for this module: every export is made here once, never taken from build/."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "BUILD_DIR", tmp_path_factory.mktemp("cache"))
+        yield settings.BUILD_DIR
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    from models.dataset import generate
+
+    return generate(tmp_path_factory.mktemp("data"), seed=7, n_train=8, n_val=6, n_test=0)
+
+
+@pytest.fixture(scope="module")
+def optimized(cache, data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("optimized") / "out"
+    assert main([str(CHECKPOINT), "--data", str(data), "--engines", *ENGINES, "--out", str(out), *FAST]) == 0
+    return out
+
+
+def rows(out: Path) -> list[dict]:
+    return json.loads((out / "report.json").read_text())["rows"]
+
+
+def test_ptq_writes_fp32_and_int8_for_each_engine_and_the_report(optimized):
+    report = rows(optimized)
+    assert [r["engine"] for r in report] == [e for e in ENGINES for _ in range(2)]
+    assert [r["precision"].startswith("int8") for r in report] == [False, True] * len(ENGINES)
+    for r in report:
+        assert (optimized / r["file"]).exists() and r["deploy"] == f'Detector("{r["file"]}")'
+        assert r["status"] == "ok" and r["size_mb"] > 0 and r["map50_95"] > 0.1
+        assert set(r["latency_ms"]) >= {"1"} and all(t["bare"] > 0 and t["predict"] > 0
+                                                     for t in r["latency_ms"].values())
+    assert sorted(p.name for p in optimized.iterdir()) == sorted([r["file"] for r in report] +
+                                                                 ["report.json", "report.md", "report.png"])
+    assert all(f"`{r['deploy']}`" in (optimized / "report.md").read_text() for r in report)
+    assert cv2.imread(str(optimized / "report.png")).shape[1] == 900
+
+
+def test_each_int8_file_loads_alone_and_agrees_with_its_fp32_source(optimized, tmp_path):
+    report = rows(optimized)
+    for fp32, int8 in zip(report[::2], report[1::2]):
+        alone = tmp_path / int8["engine"]  # no sidecar beside it: what the file carries is all there is
+        alone.mkdir()
+        detectors = [Detector(shutil.copytree(optimized / r["file"], alone / r["file"]) if (optimized / r["file"]).is_dir()
+                              else shutil.copy2(optimized / r["file"], alone / r["file"])) for r in (fp32, int8)]
+        matched = total = 0
+        for path in sample_paths():
+            reference, quantized = (d.predict(path) for d in detectors)
+            total += len(reference)
+            if len(reference) and len(quantized):
+                iou = box_iou(reference.xyxy, quantized.xyxy)
+                same = reference.class_id[:, None] == quantized.class_id[None, :]
+                matched += int(((iou > 0.5) & same).any(axis=1).sum())
+        for d in detectors:
+            assert d.names == NAMES and d.input_hw == (IMGSZ, IMGSZ)
+        assert total >= 8 and matched >= 0.8 * total, (int8["file"], matched, total)
+
+
+def test_report_map_is_the_runtimes_val(optimized, data):
+    row = next(r for r in rows(optimized) if r["engine"] == "onnxruntime" and r["precision"] == "int8")
+    scores = validate(optimized / row["file"], data, "val", progress=False)
+    assert (row["map50_95"], row["map50"]) == (round(scores["map50_95"], 4), round(scores["map50"], 4))
+
+
+def test_an_int8_file_over_max_drop_is_recalibrated_then_marked_failed(optimized, data, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = [str(CHECKPOINT), "--data", str(data), "--engines", "onnxruntime", "--out", str(out), *FAST,
+            "--max-drop", "-100"]  # int8 would have to beat fp32 by 100 points: never met
+    capsys.readouterr()
+    assert main(args) == 1
+    log = capsys.readouterr()
+    assert log.out.count("reusing") == 2  # the fp32 export and the 4-image int8 of the first run
+    assert "over --max-drop" in log.err and out.is_dir()
+    (fp32, int8) = rows(out)
+    assert fp32["status"] == "ok" and int8["status"].startswith("failed")
+    assert int8["calibration_images"] == 8  # twice the images, capped by the 8-image train split
+    assert main(args + ["--force", "--allow-drop"]) == 0
+    assert rows(out)[1]["status"].startswith("failed")
+
+
+def write_yaml(path: Path, root: Path, **splits) -> Path:
+    names = splits.pop("names", list(NAMES.values()))
+    lines = [f"path: {root}", *(f"{k}: {v}" for k, v in splits.items()), "names:",
+             *(f"  {i}: {n}" for i, n in enumerate(names))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(data, tmp_path_factory) -> dict[str, tuple[list[str], str]]:
+    """{case: (the arguments before --out, a fragment of its one-line message)}."""
+    from ultralytics import YOLO
+
+    tmp, root = tmp_path_factory.mktemp("bad-inputs"), data.parent
+    (tmp / "garbage.pt").write_text("not a checkpoint")
+    YOLO("yolov8n-seg.yaml").save(tmp / "seg.pt")
+    (tmp / "empty" / "images" / "train").mkdir(parents=True)
+    shutil.copytree(root / "images" / "val", tmp / "unlabelled" / "images" / "val")
+    good = ["--data", str(data)]
+    return {
+        "missing checkpoint": ([str(tmp / "nope.pt"), *good], "no such file"),
+        "not a checkpoint": ([str(tmp / "garbage.pt"), *good], "not an ultralytics checkpoint"),
+        "segmentation model": ([str(tmp / "seg.pt"), *good], "only detection models"),
+        "missing data yaml": ([str(CHECKPOINT), "--data", str(tmp / "nope.yaml")], "no such file"),
+        "no val split": ([str(CHECKPOINT), "--data", str(write_yaml(tmp / "a.yaml", root, train="images/train"))],
+                         "has no 'val' split"),
+        "other class names": ([str(CHECKPOINT), "--data", str(write_yaml(
+            tmp / "b.yaml", root, train="images/train", val="images/val", names=["mask", "no-mask", "x"]))],
+            "are not"),
+        "empty train split": ([str(CHECKPOINT), "--data", str(write_yaml(
+            tmp / "c.yaml", tmp / "empty", train="images/train", val=str(root / "images" / "val")))],
+            "holds no images"),
+        "unlabelled val split": ([str(CHECKPOINT), "--data", str(write_yaml(
+            tmp / "d.yaml", tmp / "unlabelled", train=str(root / "images" / "train"), val="images/val"))],
+            "no labels"),
+    }
+
+
+CASES = ["missing checkpoint", "not a checkpoint", "segmentation model", "missing data yaml", "no val split",
+         "other class names", "empty train split", "unlabelled val split"]
+
+
+def run_refused(args: list[str], runs: Path, capsys) -> str:
+    """Run with --out in the empty folder `runs`; it must exit 2 leaving nothing there. Returns stderr."""
+    capsys.readouterr()
+    assert main([*args, "--engines", *ENGINES, "--out", str(runs / "out"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("yolo-edge-optimize: "), err
+    return err
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_bad_input_is_one_line_and_leaves_no_folder(case, bad_inputs, tmp_path, capsys):
+    args, message = bad_inputs[case]
+    assert message in run_refused(args, tmp_path, capsys)
+    assert list(tmp_path.iterdir()) == []  # neither --out nor its temporary folder
+
+
+def test_an_existing_out_is_refused_without_force(data, tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("the user's")
+    assert "exists" in run_refused([str(CHECKPOINT), "--data", str(data)], tmp_path, capsys)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (tmp_path / "out" / "keep.txt").exists()
