@@ -56,19 +56,21 @@ $(FACTORY)/.installed: models/requirements-factory.txt setup.cfg
 	$(FPY) -m pip --disable-pip-version-check -q install -e '.[all,val]'
 	touch $@
 
-# Dataset, training (skipped while the weights exist: delete them to retrain), fp32 exports at 320 (shipped)
-# and 640 (build/, only the ONNX is shipped, for the benchmarks), int8 for every engine, then the report.
+# Dataset, training (skipped while the weights exist: delete them to retrain), the 320 px fp32 and int8 files for
+# every engine through the users' command (yolo-edge-optimize: its report in build/optimize-320/), 640 px exports
+# (build/, only the ONNX is shipped, for the benchmarks) and their int8, then the report of every file.
+OPTIMIZED := build/optimize-320
 models: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
 	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 64 --out $(WEIGHTS)
-	$(FPY) -m models.export $(WEIGHTS) --imgsz 320 --engines onnxruntime openvino tflite --out $(MODEL_DIR)
+	$(FPY) -m models.optimize $(WEIGHTS) --data $(DATA) --imgsz 320 --calib 300 --max-drop 0.6 --split test \
+	  --force --out $(OPTIMIZED)
+	cp -r $(OPTIMIZED)/yolov8n-shapes-320* $(MODEL_DIR)/
 	$(FPY) -m models.export $(WEIGHTS) --imgsz 640 --engines onnxruntime openvino tflite --out $(BIG)
 	cp $(BIG)/yolov8n-shapes-640.onnx $(MODEL_DIR)/
-	for size_dir in "320 $(MODEL_DIR)" "640 $(BIG)"; do set -- $$size_dir; \
-	  for model in $$2/yolov8n-shapes-$$1.onnx $$2/yolov8n-shapes-$$1_openvino_model \
-	               $$2/yolov8n-shapes-$$1_float32.tflite; do \
-	    $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $$2 || exit 1; \
-	  done; \
+	for model in $(BIG)/yolov8n-shapes-640.onnx $(BIG)/yolov8n-shapes-640_openvino_model \
+	             $(BIG)/yolov8n-shapes-640_float32.tflite; do \
+	  $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $(BIG) || exit 1; \
 	done
 	$(FPY) -m models.quantize $(MODEL_DIR)/yolov8n-shapes-320_float32.tflite --data $(DATA) --calib 300 \
 	  --tflite-integer-io --out $(MODEL_DIR)

@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import hashlib
 import json
-import random
 import shutil
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from runtime.val import validate
 
 from .optimize_checks import Inputs, OptimizeError, check_inputs, require_packages
 from .optimize_report import deploy_line, latencies, markdown, plot
-from .quantize import QUANTIZERS, output_path
+from .quantize import QUANTIZERS, calibration_sample, output_path
 
 PROG = "yolo-edge-optimize"
 DONE = ".done"  # marks a finished cache entry
@@ -77,11 +76,6 @@ def cached(key: str, make) -> Path:
         print(f"[{PROG}] reusing {folder}")
     (made,) = [p for p in folder.iterdir() if p.name != DONE]
     return made
-
-
-def calibration_sample(images: list[Path], count: int) -> list[Path]:
-    """A fixed random sample of the train split (the same for the same split and count)."""
-    return sorted(random.Random(0).sample(images, min(count, len(images))))
 
 
 def copy_model(src: Path, dest_dir: Path) -> Path:

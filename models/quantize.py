@@ -44,8 +44,11 @@ HEAD = "model.22"  # YOLOv8n's Detect module: its box decoding (DFL, anchors, Si
 def calibration_images(data_yaml: Path, count: int, seed: int = 0) -> list[Path]:
     """A fixed random sample of the train split: calibration never sees the test images it is scored on."""
     images, _ = split_images(data_yaml, "train")
-    if not images:
-        raise SystemExit(f"{data_yaml}: the train split has no images to calibrate on")
+    return calibration_sample(images, count, seed)
+
+
+def calibration_sample(images: list[Path], count: int, seed: int = 0) -> list[Path]:
+    """`count` of the images (all if fewer), the same ones for the same list, count and seed."""
     return sorted(random.Random(seed).sample(images, min(count, len(images))))
 
 
