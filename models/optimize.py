@@ -30,6 +30,7 @@ from runtime.engines import ENGINE_NAMES, embedded_metadata, model_size
 from runtime.metadata import read_simple_yaml
 from runtime.val import validate
 
+from .export import export
 from .optimize_checks import Inputs, OptimizeError, check_inputs, require_packages
 from .optimize_report import deploy_line, latencies, markdown, plot
 from .quantize import QUANTIZERS, calibration_sample, output_path
@@ -142,8 +143,6 @@ def engine_rows(engine: str, args, inputs: Inputs, staging: Path, times: dict) -
 
 
 def export_one(checkpoint: Path, imgsz: int, engine: str, folder: Path) -> Path:
-    from .export import export
-
     return export(checkpoint, imgsz, [engine], folder)[engine]
 
 
