@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import EMULATED, ROOT, SHIPPED
+from helpers import ROOT, SHIPPED
 from runtime.bench import summarize, synthetic_frames
 
 OPTIONAL = ("matplotlib", "tqdm", "ultralytics", "torch")
-FRAMES = ["640x480"] if EMULATED else ["640x480", "1280x720", "1920x1080"]  # the default sizes, natively
+FRAMES = ["640x480", "1280x720", "1920x1080"]  # the default sizes
 
 
 def run_bench_outside_the_checkout(tmp_path, *args: str) -> subprocess.CompletedProcess:
@@ -39,8 +39,7 @@ def run_bench_outside_the_checkout(tmp_path, *args: str) -> subprocess.Completed
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict]:
     tmp_path = tmp_path_factory.mktemp("bench")
-    sizes = ["--frames", *FRAMES] if EMULATED else []
-    result = run_bench_outside_the_checkout(tmp_path, "--quick", *sizes, "--json", "bench.json")
+    result = run_bench_outside_the_checkout(tmp_path, "--quick", "--json", "bench.json")
     assert result.returncode == 0, result.stderr
     return result, json.loads((tmp_path / "work" / "bench.json").read_text())
 
