@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from hypothesis import strategies as st
 
 from models.samples import SAMPLES, sample_paths  # noqa: F401  (the one sample loader, for the tests too)
 
@@ -69,3 +70,15 @@ def decoded_frames(path: Path) -> list[np.ndarray]:
         frames.append(frame[1])
     capture.release()
     return frames
+
+
+@st.composite
+def box_sets(draw, max_boxes=60):
+    """Random xyxy boxes (float32) with distinct scores, so that NMS has one right order."""
+    n = draw(st.integers(1, max_boxes))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    xy = rng.uniform(0, 200, (n, 2))
+    wh = rng.uniform(1, 80, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    scores = rng.permutation(n).astype(np.float32) / n + 0.01
+    return boxes, scores

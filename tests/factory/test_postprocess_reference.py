@@ -9,22 +9,12 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch", reason="the reference implementations (absent in the arm64 lane)")
 
+from helpers import box_sets  # noqa: E402
 from runtime.postprocess import canonical_head, nms, select  # noqa: E402
 
 
-@st.composite
-def box_sets(draw, max_boxes=300):
-    n = draw(st.integers(1, max_boxes))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    xy = rng.uniform(0, 200, (n, 2))
-    wh = rng.uniform(1, 80, (n, 2))
-    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
-    scores = rng.permutation(n).astype(np.float32) / n + 0.01  # distinct scores: one right order
-    return boxes, scores
-
-
 @settings(max_examples=100, deadline=None)
-@given(data=box_sets(), threshold=st.floats(0.05, 0.95))
+@given(data=box_sets(max_boxes=300), threshold=st.floats(0.05, 0.95))
 def test_nms_equals_torchvision(data, threshold):
     from torchvision.ops import nms as tv_nms
 

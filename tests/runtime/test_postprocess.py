@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import box_sets
 from runtime.postprocess import canonical_head, nms, select, select_end2end, xywh_to_xyxy
 
 
@@ -25,17 +26,6 @@ def brute_force_nms(boxes, scores, threshold):
         if all(iou(boxes[i], boxes[j]) <= threshold for j in keep):
             keep.append(i)
     return keep
-
-
-@st.composite
-def box_sets(draw, max_boxes=60):
-    n = draw(st.integers(1, max_boxes))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    xy = rng.uniform(0, 200, (n, 2))
-    wh = rng.uniform(1, 80, (n, 2))
-    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
-    scores = rng.permutation(n).astype(np.float32) / n + 0.01  # distinct scores: one right order
-    return boxes, scores
 
 
 @settings(max_examples=200, deadline=None)
