@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from models.samples import SAMPLES, sample_paths  # noqa: F401  (the one sample loader, for the tests too)
+from runtime import Detector
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "models" / "artifacts"
@@ -82,3 +84,10 @@ def box_sets(draw, max_boxes=60):
     boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
     scores = rng.permutation(n).astype(np.float32) / n + 0.01
     return boxes, scores
+
+
+@functools.lru_cache(maxsize=None)
+def shared_detector(model: Path, **options) -> Detector:
+    """One Detector per model and options for the whole session: tests that only read from it share it (compiling
+    an int8 OpenVINO model takes ~40 s under the arm64 lane's emulation)."""
+    return Detector(model, **options)

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import ARTIFACTS, SHIPPED, box_iou, sample_paths
+from helpers import ARTIFACTS, SHIPPED, box_iou, sample_paths, shared_detector
 from runtime import Detector
+from runtime.engines import model_size
 from runtime.engines.base import dequantize
 from runtime.preprocess import prepare
 
@@ -20,15 +21,12 @@ INT8 = {
 }
 
 
-def size(path):
-    return sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size
-
-
 @pytest.mark.parametrize("engine", sorted(INT8))
 def test_int8_model_is_small_and_agrees_with_fp32(engine, samples):
-    fp32, int8 = Detector(SHIPPED[engine]), Detector(INT8[engine])
+    """OpenVINO in f32 (as the recorded-detections test runs it: the two share the compiled models)."""
+    fp32, int8 = shared_detector(SHIPPED[engine], precision="f32"), shared_detector(INT8[engine], precision="f32")
     assert int8.engine.name == engine and int8.names == fp32.names and int8.input_hw == fp32.input_hw
-    assert size(INT8[engine]) <= 0.30 * size(SHIPPED[engine])
+    assert model_size(INT8[engine]) <= 0.30 * model_size(SHIPPED[engine])
     matched = total = 0
     for frame in samples:
         a, b = fp32.predict(frame), int8.predict(frame)
@@ -100,7 +98,8 @@ def test_shipped_int8_tflite_graphs_carry_short_names(name):
 def test_light_int8_onnx_is_within_the_size_bar():
     """The factory's int8 bar (<= 30% of the fp32 file) for the light model's ONNX pair (its fp32 TFLite and
     OpenVINO files are not shipped)."""
-    assert size(ARTIFACTS / "yolov8n-light-shapes-320_int8.onnx") <= 0.30 * size(ARTIFACTS / "yolov8n-light-shapes-320.onnx")
+    light = ARTIFACTS / "yolov8n-light-shapes-320.onnx"
+    assert model_size(light.with_name(light.stem + "_int8.onnx")) <= 0.30 * model_size(light)
 
 
 def test_dequantize_is_litert_affine_mapping():

@@ -23,7 +23,9 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import ARTIFACTS, SHIPPED, assert_same_detections, box_iou, sample_paths  # noqa: E402
+from helpers import (  # noqa: E402
+    ARTIFACTS, SHIPPED, assert_same_detections, box_iou, sample_paths, shared_detector,
+)
 from runtime import Detector  # noqa: E402
 from runtime.engines.base import InputSpec  # noqa: E402
 from runtime.preprocess import prepare  # noqa: E402
@@ -91,7 +93,7 @@ def as_record(det) -> dict:
 
 def recorded_detector(model: Path) -> Detector:
     """f32 for OpenVINO: its default (bf16 on some x86 CPUs, as ultralytics runs it) is not the same on every CPU."""
-    return Detector(model, precision="f32")
+    return shared_detector(model, precision="f32")
 
 
 def detect_all() -> dict:
