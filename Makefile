@@ -8,7 +8,7 @@ DEMO_MODELS := $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-shapes-
 	$(MODEL_DIR)/yolov8n-shapes-320_float32.tflite
 
 .PHONY: demo test test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap \
-	models-seed clean
+	models-seed models-optimize clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +112,18 @@ models-ablation: $(FACTORY)/.installed
 	  $(FPY) -m models.export $$weights --imgsz 640 --engines onnxruntime openvino --out $(ABLATION)/compare || exit 1; \
 	done
 	$(FPY) -m models.report $(ABLATION)/compare --data $(DATA) --out models/reports/ablation-report-64.json --readme -
+
+# yolo-edge-optimize (ptq, every engine) on the shipped checkpoint, calibrated on the train split and scored on the
+# 1500 test images: models/reports/optimize-ptq-320-test1500.json (the command's own report).
+OPTIMIZE_DATA := build/data-test1500.yaml
+models-optimize: $(FACTORY)/.installed
+	$(FPY) -m models.dataset --out build/dataset --seed 0
+	$(FPY) -m models.dataset --out build/dataset-test-1500 --seed 0 --train 0 --val 0 --test 1500
+	printf '%s\n' 'path: .' 'train: dataset/images/train' 'val: dataset/images/val' \
+	  'test: dataset-test-1500/images/test' 'names:' '  0: disc' '  1: triangle' '  2: star' > $(OPTIMIZE_DATA)
+	$(FPY) -m models.optimize $(WEIGHTS) --data $(OPTIMIZE_DATA) --imgsz 320 --split test --max-drop 0.6 \
+	  --out build/optimize-test1500 --force
+	cp build/optimize-test1500/report.json models/reports/optimize-ptq-320-test1500.json
 
 # Accuracy gaps to the baseline on 1500 test images drawn like the test split (whose 150 are the first of them),
 # with their spread over ten 150-image splits: models/reports/gap-report-1500.json. The c2f-early variant is scored
