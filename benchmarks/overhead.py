@@ -11,7 +11,7 @@ without it our preprocess measured 1.3 ms right after ultralytics' run against 0
 are reported.
 Our ONNX Runtime session spins only within a run (the Detector default), so it leaves no spinning threads behind.
 
-    python -m benchmarks.overhead models/artifacts/yolov8n-shapes-640.onnx --frame 1920x1080 --reps 100
+    python -m benchmarks.overhead build/artifacts-640/yolov8n-shapes-640.onnx  (make bench exports it) --frame 1920x1080 --reps 100
 """
 
 from __future__ import annotations
