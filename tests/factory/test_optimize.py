@@ -95,14 +95,18 @@ def test_report_map_is_the_runtimes_val(optimized, data):
     assert (row["map50_95"], row["map50"]) == (round(scores["map50_95"], 4), round(scores["map50"], 4))
 
 
-def test_an_int8_file_over_max_drop_is_recalibrated_then_marked_failed(optimized, data, tmp_path, capsys):
+def test_an_int8_file_over_max_drop_is_recalibrated_then_marked_failed(optimized, cache, data, tmp_path, capsys):
     out = tmp_path / "out"
+    before = set((cache / "optimize").iterdir())
     args = [str(CHECKPOINT), "--data", str(data), "--engines", "onnxruntime", "--out", str(out), *FAST,
             "--max-drop", "-100"]  # int8 would have to beat fp32 by 100 points: never met
     capsys.readouterr()
     assert main(args) == 1
     log = capsys.readouterr()
-    assert log.out.count("reusing") == 2  # the fp32 export and the 4-image int8 of the first run
+    made = set((cache / "optimize").iterdir()) - before
+    # Three files are needed (fp32, int8 on 4 and on 8 images): the first two come from the first run, the third
+    # too where that run had recalibrated (its int8 drop depends on the CPU's int8 kernels), else it is made now.
+    assert log.out.count("reusing") >= 2 and log.out.count("reusing") + len(made) == 3
     assert "over --max-drop" in log.err and out.is_dir()
     (fp32, int8) = rows(out)
     assert fp32["status"] == "ok" and int8["status"].startswith("failed")
