@@ -117,17 +117,32 @@ models-ablation: $(FACTORY)/.installed
 	done
 	$(FPY) -m models.report $(ABLATION)/compare --data $(DATA) --out models/reports/ablation-report-64.json --readme -
 
-# yolo-edge-optimize (ptq, every engine) on the shipped checkpoint, calibrated on the train split and scored on the
-# 1500 test images: models/reports/optimize-ptq-320-test1500.json (the command's own report).
+# yolo-edge-optimize on the shipped checkpoint, calibrated on the train split and scored on the 1500 test images:
+# ptq, then qat (NNCF, 5 epochs) with each seed of QAT_SEEDS, each with the head's decoding float and in full int8.
+# Each run's own report goes to models/reports/optimize-<run>-320-test1500.json; models.quantization_report compares
+# them (QAT against PTQ, mean of the seeds; full int8 against head-float latency, alternated in one loop):
+# models/reports/quantization-320-test1500.json and .md. ~15 min per qat run on 2 cores.
 OPTIMIZE_DATA := build/data-test1500.yaml
-models-optimize: $(FACTORY)/.installed
+OPTIMIZE_OUT := build/optimize-test1500
+QAT_SEEDS := 0 1
+$(DATA): | $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset --seed 0
+build/dataset-test-1500/data.yaml: | $(FACTORY)/.installed
 	$(FPY) -m models.dataset --out build/dataset-test-1500 --seed 0 --train 0 --val 0 --test 1500
+$(OPTIMIZE_DATA): $(DATA) build/dataset-test-1500/data.yaml
 	printf '%s\n' 'path: .' 'train: dataset/images/train' 'val: dataset/images/val' \
-	  'test: dataset-test-1500/images/test' 'names:' '  0: disc' '  1: triangle' '  2: star' > $(OPTIMIZE_DATA)
-	$(FPY) -m models.optimize $(WEIGHTS) --data $(OPTIMIZE_DATA) --imgsz 320 --split test --max-drop 0.6 \
-	  --out build/optimize-test1500 --force
-	cp build/optimize-test1500/report.json models/reports/optimize-ptq-320-test1500.json
+	  'test: dataset-test-1500/images/test' 'names:' '  0: disc' '  1: triangle' '  2: star' > $@
+models-optimize: $(OPTIMIZE_DATA)
+	for full in "" --full-int8; do \
+	  for run in ptq $(foreach s,$(QAT_SEEDS),qat-seed$(s)); do \
+	    name=$$run$${full:+-full-int8}; \
+	    case $$run in qat-seed*) method="--method qat --seed $${run#qat-seed}";; *) method="";; esac; \
+	    $(FPY) -m models.optimize $(WEIGHTS) --data $(OPTIMIZE_DATA) --imgsz 320 --split test --max-drop 0.6 \
+	      $$method $$full --allow-drop --force --out $(OPTIMIZE_OUT)/$$name || exit 1; \
+	    cp $(OPTIMIZE_OUT)/$$name/report.json models/reports/optimize-$$name-320-test1500.json; \
+	  done; \
+	done
+	$(FPY) -m models.quantization_report $(OPTIMIZE_OUT) --out models/reports/quantization-320-test1500
 
 # Accuracy gaps to the baseline on 1500 test images drawn like the test split (whose 150 are the first of them),
 # with their spread over ten 150-image splits: models/reports/gap-report-1500.json. The c2f-early variant is scored

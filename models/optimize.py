@@ -5,9 +5,12 @@ sized and timed through the runtime.
     (in a checkout: python -m models.optimize ...)
 
 Writes DIR/: the deployable files (metadata inside: Detector(file) needs nothing else), report.json, report.md
-and report.png. An int8 file more than --max-drop mAP50-95 points below its fp32 source is calibrated again on
-twice the images (at most the train split's); still over, its row is marked failed and the exit status is 1
-unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the options) and reused.
+and report.png. --method ptq quantizes each fp32 export post-training; --method qat fine-tunes the checkpoint with
+NNCF's fake quantizers on the train split first (models/qat.py). --full-int8 quantizes the Detect head's decoding
+too (for integer-only accelerators). An int8 file more than --max-drop mAP50-95 points below its fp32 source is
+calibrated again on twice the images (at most the train split's); still over, its row is marked failed and the
+exit status is 1 unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the options)
+and reused.
 """
 from __future__ import annotations
 
@@ -33,20 +36,13 @@ from runtime.val import validate
 
 from .export import export
 from .optimize_checks import Inputs, OptimizeError, check_inputs, require_packages
+from .optimize_methods import PostTraining, QuantizationAware
 from .optimize_report import deploy_line, latencies, markdown, plot
-from .quantize import QUANTIZERS, calibration_sample, output_path
+from .quantize import calibration_sample
 
 PROG = "yolo-edge-optimize"
-DONE = ".done"  # marks a finished cache entry
-
-
-def post_training(engine: str, fp32: Path, images: list[Path], folder: Path) -> Path:
-    """Each engine's own post-training quantizer (models/quantize.py), the Detect head's decoding left float."""
-    return QUANTIZERS[engine](fp32, output_path(fp32, engine, folder), images)
-
-
-# How the int8 files are made; each entry: (engine, fp32 file, calibration images, folder) -> int8 file.
-METHODS = {"ptq": post_training}
+DONE = ".done"  # marks a finished cache entry; holds the name of what was made
+METHODS = ("ptq", "qat")
 
 
 @contextlib.contextmanager
@@ -68,17 +64,17 @@ def digest(*parts) -> str:
 
 
 def cached(key: str, make) -> Path:
-    """The model file make(folder) writes into the cache folder of `key`; made only when no finished one is there."""
+    """What make(folder) writes into the cache folder of `key` (a file, a model folder, or the folder itself) and
+    returns; made only when no finished one is there."""
     folder = settings.BUILD_DIR / "optimize" / key
     if not (folder / DONE).is_file():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        make(folder)
-        (folder / DONE).touch()
+        made = Path(make(folder))
+        (folder / DONE).write_text(str(made.relative_to(folder)))
     else:
         print(f"[{PROG}] reusing {folder}")
-    (made,) = [p for p in folder.iterdir() if p.name != DONE]
-    return made
+    return folder / (folder / DONE).read_text()
 
 
 def copy_model(src: Path, dest_dir: Path) -> Path:
@@ -116,7 +112,7 @@ def row(path: Path, engine: str, scores: dict, drop: float | None, status: str, 
             "deploy": deploy_line(path.name)}
 
 
-def engine_rows(engine: str, args, inputs: Inputs, staging: Path, times: dict) -> list[dict]:
+def engine_rows(engine: str, args, method, inputs: Inputs, staging: Path, times: dict) -> list[dict]:
     """fp32 export and int8 (made again on twice the images when over --max-drop, the better kept), both scored;
     copied to staging."""
     source = digest(args.model.read_bytes(), args.imgsz, engine, __version__)
@@ -126,15 +122,16 @@ def engine_rows(engine: str, args, inputs: Inputs, staging: Path, times: dict) -
         fp32_scores = score(fp32, args)
     train = len(inputs.train_images)
     attempts = []  # (drop, calibration images, file, scores): the first, and one on twice the images if over
-    for calib in dict.fromkeys([min(args.calib, train), min(2 * args.calib, train)]):
+    counts = [min(args.calib, train), min(2 * args.calib, train)] if method.calibrated(engine) else [args.calib]
+    for calib in dict.fromkeys(counts):
         if attempts:
             print(f"[{PROG}] {engine}: int8 is {attempts[0][0]:.2f} points below fp32 (max {args.max_drop}): "
                   "calibrating again on more images")
         images = calibration_sample(inputs.train_images, calib)
-        key = digest(source, args.method, *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in images))
+        key = digest(source, *method.key, *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in images))
         print(f"[{PROG}] {engine}: {calib} calibration images")
         with stage(f"{engine}: int8 ({args.method})", times):
-            made = cached(key, lambda folder: METHODS[args.method](engine, fp32, images, folder))
+            made = cached(key, lambda folder: method.make(engine, fp32, images, folder))
         with stage(f"{engine}: int8 score", times):
             scores = score(made, args)
         attempts.append(((fp32_scores["map50_95"] - scores["map50_95"]) * 100, calib, made, scores))
@@ -145,8 +142,16 @@ def engine_rows(engine: str, args, inputs: Inputs, staging: Path, times: dict) -
     files = [copy_model(fp32, staging), copy_model(int8, staging)]
     for path in files:
         check_metadata(path, inputs.names, args.imgsz)
-    return [row(files[0], engine, fp32_scores, None, "ok", None), row(files[1], engine, int8_scores, drop, status,
-                                                                      calib)]
+    return [row(files[0], engine, fp32_scores, None, "ok", None),
+            row(files[1], engine, int8_scores, drop, status, calib if method.calibrated(engine) else None)]
+
+
+def int8_method(args, inputs: Inputs, times: dict):
+    if args.method == "ptq":
+        return PostTraining(args.full_int8)
+    with stage(f"QAT fine-tune ({args.epochs} epochs)", times):
+        return QuantizationAware(args.model, args.data, args.imgsz, args.epochs, args.full_int8, args.seed,
+                                 calibration_sample(inputs.train_images, args.calib), cached, digest)
 
 
 def export_one(checkpoint: Path, imgsz: int, engine: str, folder: Path) -> Path:
@@ -164,13 +169,15 @@ def optimize(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        rows = [r for engine in args.engines for r in engine_rows(engine, args, inputs, staging, times)]
+        method = int8_method(args, inputs, times)
+        rows = [r for engine in args.engines for r in engine_rows(engine, args, method, inputs, staging, times)]
         with stage("latency", times):
             measured = latencies([staging / r["file"] for r in rows], args.reps, args.warmup)
         for r in rows:
             r["latency_ms"] = measured[r["file"]]
         report = {"model": args.model.name, "data": str(args.data), "split": args.split, "imgsz": args.imgsz,
-                  "method": args.method, "max_drop": args.max_drop, "scoring_images": len(inputs.scoring_images),
+                  "method": args.method, "full_int8": args.full_int8,
+                  "qat_epochs": args.epochs if args.method == "qat" else None, "max_drop": args.max_drop, "scoring_images": len(inputs.scoring_images),
                   "reps": args.reps, "environment": environment(args.engines), "stage_seconds": times, "rows": rows}
         (staging / "report.json").write_text(json.dumps(report, indent=1))
         (staging / "report.md").write_text(markdown(report))
@@ -196,8 +203,12 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, required=True, help="the folder to write (refused if it exists)")
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--engines", nargs="+", choices=ENGINE_NAMES, default=list(ENGINE_NAMES))
-    ap.add_argument("--method", choices=list(METHODS), default="ptq",
-                    help="ptq: post-training quantization (the only method so far)")
+    ap.add_argument("--method", choices=METHODS, default="ptq",
+                    help="ptq: post-training quantization; qat: NNCF quantization-aware fine-tuning first")
+    ap.add_argument("--full-int8", action="store_true",
+                    help="quantize the head's decoding too, for integer-only accelerators (files *_full_int8*)")
+    ap.add_argument("--epochs", type=int, default=5, help="qat: fine-tuning epochs over the train split")
+    ap.add_argument("--seed", type=int, default=0, help="qat: the fine-tuning's seed")
     ap.add_argument("--calib", type=int, default=300, help="calibration images from the train split")
     ap.add_argument("--max-drop", type=float, default=0.5, help="mAP50-95 points an int8 file may lose vs fp32")
     ap.add_argument("--allow-drop", action="store_true", help="exit 0 even when an int8 file is over --max-drop")
@@ -212,9 +223,9 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still removes its temporary folder
     try:
-        require_packages(args.engines)
-        if args.imgsz < 32 or args.imgsz % 32 or args.calib < 1 or args.reps < 1 or args.warmup < 0:
-            raise OptimizeError("--imgsz must be a multiple of 32, --calib and --reps >= 1, --warmup >= 0")
+        require_packages(args.engines, qat=args.method == "qat")
+        if args.imgsz < 32 or args.imgsz % 32 or min(args.calib, args.reps, args.epochs) < 1 or args.warmup < 0:
+            raise OptimizeError("--imgsz must be a multiple of 32, --calib, --reps and --epochs >= 1, --warmup >= 0")
         return optimize(args)
     except OptimizeError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

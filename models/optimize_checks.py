@@ -29,8 +29,8 @@ class Inputs:
     scoring_images: list[Path]
 
 
-def require_packages(engines: list[str]) -> None:
-    needed = [*COMMON_PACKAGES, *(module for engine in engines for module in TOOLS[engine])]
+def require_packages(engines: list[str], qat: bool = False) -> None:
+    needed = [*COMMON_PACKAGES, *(module for engine in engines for module in TOOLS[engine]), *(["nncf"] * qat)]
     missing = [m for m in dict.fromkeys(needed) if importlib.util.find_spec(m) is None]
     if missing:
         raise OptimizeError(f"needs {', '.join(missing)} (the [optimize] extra): {INSTALL}")

@@ -35,6 +35,12 @@ def latencies(paths: list[Path], reps: int, warmup: int, gap_s: float = 0.01) ->
     return result
 
 
+def method_label(report: dict) -> str:
+    """ptq / qat (N epochs), and full int8 where the head's decoding is quantized too."""
+    epochs = f" ({report['qat_epochs']} epochs)" if report.get("qat_epochs") else ""
+    return f"{report['method']}{epochs}{', full int8' if report.get('full_int8') else ''}"
+
+
 def deploy_line(name: str) -> str:
     return f'Detector("{name}")'
 
@@ -42,7 +48,7 @@ def deploy_line(name: str) -> str:
 def markdown(report: dict) -> str:
     threads = thread_counts()
     env = report["environment"]
-    lines = [f"# {report['model']} at {report['imgsz']} px, {report['method']}",
+    lines = [f"# {report['model']} at {report['imgsz']} px, {method_label(report)}",
              "", f"Scored on the {report['split']} split of {report['data']} ({report['scoring_images']} images); "
              f"latency: median ms of the bare engine run / Detector.predict on a {FRAME} frame, measured on "
              f"{env['cpu']} ({env['cores']} cores), {report['reps']} alternated runs. Drop: mAP50-95 points below "
@@ -83,7 +89,8 @@ def plot(report: dict, out: Path) -> None:
     axes[0][0].set_ylabel(f"mAP50-95 ({report['split']} split)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
-    fig.suptitle(f"{report['model']} at {report['imgsz']} px: accuracy against latency", fontsize=11)
+    fig.suptitle(f"{report['model']} at {report['imgsz']} px, {method_label(report)}: accuracy against latency",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(out)
     plt.close(fig)

@@ -8,8 +8,9 @@
 Writes <stem>_int8.onnx, <stem>_int8_openvino_model/ and <stem>_int8.tflite. Calibration frames come from the
 dataset's train split and go through the runtime's own preprocessing (prepare), so the ranges measured are those
 the deployed model sees. In all three engines the Detect head's box decoding (DFL softmax, anchor arithmetic,
-class Sigmoid, the final Concat) stays float: quantized, it cost 2.5 (OpenVINO) and 6.9 (TFLite) mAP50-95 points,
-and in ONNX, where pixel boxes and 0..1 scores then share one output scale, all of it (mAP 0).
+class Sigmoid, the final Concat) stays float by default: quantized, it cost 2.5 (OpenVINO) and 6.9 (TFLite)
+mAP50-95 points. exclude_head=False (--quantize-head; yolo-edge-optimize --full-int8) quantizes it too, except, in
+ONNX, the output Concat, where pixel boxes and 0..1 scores would share one int8 scale (mAP 0).
 The int8 ONNX and TFLite graphs get short tensor and node names (models/compact.py).
 Needs onnxruntime (onnx), nncf (openvino) and ai-edge-quantizer (tflite): all three live in .venv-factory.
 """
@@ -83,6 +84,15 @@ def onnx_head_nodes(model_path: Path) -> list[str]:
             if n.name.startswith(f"/{head}/") and not n.name.startswith((f"/{head}/cv2", f"/{head}/cv3"))]
 
 
+def onnx_output_join(model_path: Path) -> list[str]:
+    """The Concat that joins pixel boxes and 0..1 scores into the output: quantized, the two share one int8 scale and
+    every score rounds to 0 (mAP 0). Left float, each input keeps its own scale: the whole head else is int8."""
+    import onnx
+
+    graph = onnx.load(str(model_path)).graph
+    return [n.name for n in graph.node if n.op_type == "Concat" and graph.output[0].name in n.output]
+
+
 def quantize_onnx(src: Path, dst: Path, images: list[Path], activations: str = "uint8", method: str = "minmax",
                   exclude_head: bool = True) -> Path:
     """Static QDQ quantization, int8 per-channel weights; ONNX Runtime fuses the QDQ pairs into integer kernels.
@@ -111,7 +121,7 @@ def quantize_onnx(src: Path, dst: Path, images: list[Path], activations: str = "
         # Shape inference + constant folding first, as ORT asks: quantize_static needs every tensor's shape.
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared))
-        excluded = onnx_head_nodes(prepared) if exclude_head else []
+        excluded = onnx_head_nodes(prepared) if exclude_head else onnx_output_join(prepared)
         quantize_static(
             str(prepared), str(dst), Reader(),
             quant_format=QuantFormat.QDQ, per_channel=True,
@@ -269,14 +279,14 @@ def copy_tflite_metadata(src: Path, dst: Path) -> None:
 # ---------------------------------------------------------------- CLI
 
 
-def output_path(model: Path, engine: str, out_dir: Path, integer_io: bool = False) -> Path:
+def output_path(model: Path, engine: str, out_dir: Path, integer_io: bool = False, tag: str = "int8") -> Path:
     """<stem>_int8.onnx, <stem>_int8_openvino_model/, <stem>_int8.tflite (a _float32 suffix is dropped);
-    <stem>_int8_io.tflite for int8 input and output."""
+    <stem>_int8_io.tflite for int8 input and output; another tag (full_int8) replaces int8."""
     if engine == "openvino":
         stem = (model if model.is_dir() else model.parent).name.removesuffix("_openvino_model")
-        return out_dir / f"{stem}_int8_openvino_model"
+        return out_dir / f"{stem}_{tag}_openvino_model"
     stem = model.stem.removesuffix("_float32")
-    return out_dir / f"{stem}_int8{'_io' if integer_io else ''}{model.suffix}"
+    return out_dir / f"{stem}_{tag}{'_io' if integer_io else ''}{model.suffix}"
 
 
 # Each engine's own post-training quantizer, keyed by the runtime's engine names.
@@ -305,7 +315,8 @@ def main():
     ap.add_argument("--onnx-calibration", choices=("minmax", "percentile", "entropy"), default="minmax",
                     help="percentile/entropy: no better here, ~19 GB RAM")
     ap.add_argument("--tflite-integer-io", action="store_true", help="int8 graph input and output too")
-    ap.add_argument("--quantize-head", action="store_true", help="quantize the head's box decoding too (worse)")
+    ap.add_argument("--quantize-head", action="store_true",
+                    help="quantize the head's box decoding too (worse; ONNX keeps only the output Concat float)")
     args = ap.parse_args()
 
     engine = args.engine or owning_engine(args.model)

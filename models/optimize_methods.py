@@ -1,0 +1,69 @@
+"""yolo-edge-optimize's ways of making an int8 file from a checkpoint's fp32 export: post-training (ptq) and
+quantization-aware (qat). Each is an object with
+- key: what its files depend on besides the engine and the calibration images (a cache key part);
+- calibrated(engine): whether that engine's file depends on the calibration images (the accuracy guard's retry);
+- make(engine, fp32, images, folder): the int8 file, written into folder, named after the fp32 file.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .export import export
+from .quantize import QUANTIZERS, output_path
+
+
+def tag(full_int8: bool) -> str:
+    """The file name's precision part: <stem>_int8 (head decoding float) or <stem>_full_int8."""
+    return "full_int8" if full_int8 else "int8"
+
+
+class PostTraining:
+    """Each engine's own post-training quantizer (models/quantize.py) on the fp32 export."""
+
+    def __init__(self, full_int8: bool):
+        self.full_int8 = full_int8
+        self.key = ("ptq", full_int8)
+
+    def calibrated(self, engine: str) -> bool:
+        return True
+
+    def make(self, engine: str, fp32: Path, images: list[Path], folder: Path) -> Path:
+        dst = output_path(fp32, engine, folder, tag=tag(self.full_int8))
+        return QUANTIZERS[engine](fp32, dst, images, exclude_head=not self.full_int8)
+
+
+class QuantizationAware:
+    """One NNCF QAT run (models/qat.py) on the train split: OpenVINO gets the IR converted from the fine-tuned model,
+    ONNX Runtime and LiteRT their own quantizer on the fine-tuned weights' fp32 export."""
+
+    def __init__(self, checkpoint: Path, data: Path, imgsz: int, epochs: int, full_int8: bool, seed: int,
+                 calibration: list[Path], cached, digest):
+        from .qat import quantization_aware
+
+        self.full_int8 = full_int8
+        self.key = ("qat", digest(checkpoint.read_bytes(), imgsz, epochs, full_int8, seed,
+                                  *(f"{p}:{p.stat().st_size}" for p in calibration)))
+        self._cached = cached
+        ov_name = f"{checkpoint.stem}-{imgsz}_{tag(full_int8)}_openvino_model"  # as output_path names the fp32 export's
+
+        def run(folder: Path) -> Path:
+            quantization_aware(checkpoint, data, imgsz, epochs, full_int8, calibration, folder, ov_name, seed)
+            return folder
+
+        self.folder = cached(self.key[1], run)
+        self.weights = self.folder / f"{checkpoint.stem}.pt"
+        self.openvino = self.folder / ov_name
+        self.imgsz = imgsz
+
+    def calibrated(self, engine: str) -> bool:
+        return engine != "openvino"  # its ranges were trained
+
+    def make(self, engine: str, fp32: Path, images: list[Path], folder: Path) -> Path:
+        if engine == "openvino":
+            dst = Path(shutil.copytree(self.openvino, folder / self.openvino.name))
+            shutil.copy2(fp32 / "metadata.yaml", dst / "metadata.yaml")  # same names, imgsz and stride
+            return dst
+        tuned = self._cached(f"{self.key[1]}-{engine}", lambda f: export(self.weights, self.imgsz, [engine], f)[engine])
+        dst = output_path(fp32, engine, folder, tag=tag(self.full_int8))
+        return QUANTIZERS[engine](tuned, dst, images, exclude_head=not self.full_int8)
