@@ -8,8 +8,9 @@ Writes DIR/: the deployable files (metadata inside: Detector(file) needs nothing
 and report.png. --method ptq quantizes each fp32 export post-training; --method qat fine-tunes the checkpoint with
 NNCF's fake quantizers on the train split first (models/qat.py). --full-int8 quantizes the Detect head's decoding
 too (for integer-only accelerators). An int8 file more than --max-drop mAP50-95 points below its fp32 source is
-calibrated again on twice the images (at most the train split's); still over, its row is marked failed and the
-exit status is 1 unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the options)
+calibrated again on twice the images (at most the train split's), then, on ONNX Runtime and OpenVINO, made with
+its most sensitive layers left float (models/sensitive.py); still over, its row is marked failed and the exit
+status is 1 unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the options)
 and reused.
 """
 from __future__ import annotations
@@ -35,8 +36,8 @@ from runtime.metadata import read_simple_yaml
 from runtime.val import validate
 
 from .export import export
-from .optimize_checks import Inputs, OptimizeError, check_inputs, require_packages
-from .optimize_methods import PostTraining, QuantizationAware
+from .optimize_checks import Inputs, OptimizeError, check_inputs, has_labels, require_packages
+from .optimize_methods import SENSITIVE_ENGINES, PostTraining, QuantizationAware, Sensitive
 from .optimize_report import deploy_line, latencies, markdown, plot
 from .quantize import calibration_sample
 
@@ -105,45 +106,59 @@ def score(path: Path, args) -> dict:
     return {"map50_95": round(s["map50_95"], 4), "map50": round(s["map50"], 4)}
 
 
-def row(path: Path, engine: str, scores: dict, drop: float | None, status: str, calib: int | None) -> dict:
+def row(path: Path, engine: str, scores: dict, drop: float | None, status: str, calib: int | None,
+        remedy: str | None) -> dict:
     return {"file": path.name, "engine": engine, "precision": precision_of(path, Detector(path)),
             "size_mb": round(model_size(path) / 2**20, 3), **scores,
             "drop": None if drop is None else round(drop, 2), "status": status, "calibration_images": calib,
-            "deploy": deploy_line(path.name)}
+            "remedy": remedy, "deploy": deploy_line(path.name)}
 
 
 def engine_rows(engine: str, args, method, inputs: Inputs, staging: Path, times: dict) -> list[dict]:
-    """fp32 export and int8 (made again on twice the images when over --max-drop, the better kept), both scored;
-    copied to staging."""
+    """fp32 export and int8, both scored, copied to staging. An int8 file over --max-drop is made again, by the
+    accuracy guard's remedies in turn: twice the calibration images, then the most sensitive layers left float
+    (models/sensitive.py); the attempt that loses least is kept."""
     source = digest(args.model.read_bytes(), args.imgsz, engine, __version__)
     with stage(f"{engine}: fp32 export", times):
         fp32 = cached(source, lambda folder: export_one(args.model, args.imgsz, engine, folder))
     with stage(f"{engine}: fp32 score", times):
         fp32_scores = score(fp32, args)
     train = len(inputs.train_images)
-    attempts = []  # (drop, calibration images, file, scores): the first, and one on twice the images if over
-    counts = [min(args.calib, train), min(2 * args.calib, train)] if method.calibrated(engine) else [args.calib]
-    for calib in dict.fromkeys(counts):
+    plans = [(calib, None) for calib in dict.fromkeys([min(args.calib, train), min(2 * args.calib, train)])]
+    if not method.calibrated(engine):
+        plans = plans[:1]
+    elif engine in SENSITIVE_ENGINES:
+        plans.append((plans[0][0], Sensitive(sample_labelled(inputs.train_images), inputs.names, args.max_drop)))
+    attempts = []  # (drop, calibration images, remedy, file, scores)
+    for calib, sensitive in plans:
         if attempts:
-            print(f"[{PROG}] {engine}: int8 is {attempts[0][0]:.2f} points below fp32 (max {args.max_drop}): "
-                  "calibrating again on more images")
+            remedy = "leaving its most sensitive layers float" if sensitive else "calibrating again on more images"
+            print(f"[{PROG}] {engine}: int8 is {attempts[-1][0]:.2f} points below fp32 (max {args.max_drop}): "
+                  f"{remedy}")
         images = calibration_sample(inputs.train_images, calib)
-        key = digest(source, *method.key, *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in images))
+        key = digest(source, *method.key, bool(sensitive), args.max_drop if sensitive else None,
+                     *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in images))
         print(f"[{PROG}] {engine}: {calib} calibration images")
         with stage(f"{engine}: int8 ({args.method})", times):
-            made = cached(key, lambda folder: method.make(engine, fp32, images, folder))
+            made = cached(key, lambda folder: method.make(engine, fp32, images, folder, sensitive))
         with stage(f"{engine}: int8 score", times):
             scores = score(made, args)
-        attempts.append(((fp32_scores["map50_95"] - scores["map50_95"]) * 100, calib, made, scores))
+        remedy = "sensitive layers float" if sensitive else None
+        attempts.append(((fp32_scores["map50_95"] - scores["map50_95"]) * 100, calib, remedy, made, scores))
         if attempts[-1][0] <= args.max_drop:
             break
-    drop, calib, int8, int8_scores = min(attempts, key=lambda a: a[0])  # more images can do worse (MinMax ranges)
+    drop, calib, remedy, int8, int8_scores = min(attempts, key=lambda a: a[0])  # a remedy can do worse
     status = "ok" if drop <= args.max_drop else f"failed: {drop:.2f} points below fp32 (max {args.max_drop})"
     files = [copy_model(fp32, staging), copy_model(int8, staging)]
     for path in files:
         check_metadata(path, inputs.names, args.imgsz)
-    return [row(files[0], engine, fp32_scores, None, "ok", None),
-            row(files[1], engine, int8_scores, drop, status, calib if method.calibrated(engine) else None)]
+    return [row(files[0], engine, fp32_scores, None, "ok", None, None),
+            row(files[1], engine, int8_scores, drop, status, calib if method.calibrated(engine) else None, remedy)]
+
+
+def sample_labelled(images: list[Path], count: int = 150) -> list[Path]:
+    """Labelled train images for NNCF's accuracy metric: never the split the report scores."""
+    return calibration_sample([p for p in images if has_labels(p)], count, seed=1)
 
 
 def int8_method(args, inputs: Inputs, times: dict):

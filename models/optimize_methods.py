@@ -2,15 +2,43 @@
 quantization-aware (qat). Each is an object with
 - key: what its files depend on besides the engine and the calibration images (a cache key part);
 - calibrated(engine): whether that engine's file depends on the calibration images (the accuracy guard's retry);
-- make(engine, fp32, images, folder): the int8 file, written into folder, named after the fp32 file.
+- make(engine, fp32, images, folder, sensitive=None): the int8 file, written into folder, named after the fp32
+  file; with `sensitive` (a Sensitive), the engine's most sensitive layers are left float (for SENSITIVE_ENGINES).
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from .export import export
-from .quantize import QUANTIZERS, output_path
+from .quantize import QUANTIZERS, output_path, quantize_onnx
+
+SENSITIVE_ENGINES = ("onnxruntime", "openvino")  # those with a keep-sensitive-layers-float remedy (sensitive.py)
+
+
+@dataclass
+class Sensitive:
+    """What the keep-sensitive-layers-float remedy needs: labelled images for NNCF's metric, names, the bar."""
+    validation: list[Path]
+    names: dict[int, str]
+    max_drop: float
+
+
+def post_train(engine: str, src: Path, dst: Path, images: list[Path], full_int8: bool,
+               sensitive: Sensitive | None = None) -> Path:
+    """The engine's quantizer on src; with `sensitive`, its most sensitive layers left float."""
+    if sensitive is None:
+        return QUANTIZERS[engine](src, dst, images, exclude_head=not full_int8)
+    from .sensitive import onnx_noisiest_nodes, openvino_accuracy_control
+
+    if engine == "onnxruntime":
+        keep = onnx_noisiest_nodes(src, images, exclude_head=not full_int8)
+        print(f"onnxruntime: {len(keep)} noisiest nodes left float")
+        return quantize_onnx(src, dst, images, exclude_head=not full_int8, keep_float=tuple(keep))
+    return openvino_accuracy_control(src, dst, images, sensitive.validation, sensitive.names, sensitive.max_drop,
+                                     exclude_head=not full_int8)
 
 
 def tag(full_int8: bool) -> str:
@@ -28,9 +56,9 @@ class PostTraining:
     def calibrated(self, engine: str) -> bool:
         return True
 
-    def make(self, engine: str, fp32: Path, images: list[Path], folder: Path) -> Path:
+    def make(self, engine: str, fp32: Path, images: list[Path], folder: Path, sensitive: Sensitive | None = None):
         dst = output_path(fp32, engine, folder, tag=tag(self.full_int8))
-        return QUANTIZERS[engine](fp32, dst, images, exclude_head=not self.full_int8)
+        return post_train(engine, fp32, dst, images, self.full_int8, sensitive)
 
 
 class QuantizationAware:
@@ -59,11 +87,11 @@ class QuantizationAware:
     def calibrated(self, engine: str) -> bool:
         return engine != "openvino"  # its ranges were trained
 
-    def make(self, engine: str, fp32: Path, images: list[Path], folder: Path) -> Path:
+    def make(self, engine: str, fp32: Path, images: list[Path], folder: Path, sensitive: Sensitive | None = None):
         if engine == "openvino":
             dst = Path(shutil.copytree(self.openvino, folder / self.openvino.name))
             shutil.copy2(fp32 / "metadata.yaml", dst / "metadata.yaml")  # same names, imgsz and stride
             return dst
         tuned = self._cached(f"{self.key[1]}-{engine}", lambda f: export(self.weights, self.imgsz, [engine], f)[engine])
         dst = output_path(fp32, engine, folder, tag=tag(self.full_int8))
-        return QUANTIZERS[engine](tuned, dst, images, exclude_head=not self.full_int8)
+        return post_train(engine, tuned, dst, images, self.full_int8, sensitive)

@@ -17,21 +17,27 @@ def thread_counts() -> list[int]:
 
 
 def latencies(paths: list[Path], reps: int, warmup: int, gap_s: float = 0.01) -> dict[str, dict]:
-    """{file name: {threads: {"bare": ms, "predict": ms}}}, medians. For each thread count every file is loaded and
+    """{file name: {threads: {"bare": ms, "predict": ms}}}, medians (see labelled_latencies)."""
+    return labelled_latencies({p.name: p for p in paths}, reps, warmup, gap_s)
+
+
+def labelled_latencies(files: dict[str, Path], reps: int, warmup: int, gap_s: float = 0.01) -> dict[str, dict]:
+    """{label: {threads: {"bare": ms, "predict": ms}}}, medians. For each thread count every file is loaded and
     their steps (the bare engine run, predict on a 1280x720 frame) alternate in one loop, so the files compared
     share the machine's noise."""
     from tqdm import tqdm
 
     frames = synthetic_frames([FRAME])
-    result = {p.name: {} for p in paths}
+    result = {label: {} for label in files}
     for threads in thread_counts():
-        raws = {p: ({}, {}) for p in paths}
-        steps = [step for p in paths for step in detector_steps(Detector(p, threads=threads), frames, *raws[p])]
+        raws = {label: ({}, {}) for label in files}
+        steps = [step for label, p in files.items()
+                 for step in detector_steps(Detector(p, threads=threads), frames, *raws[label])]
         with tqdm(total=warmup + reps, desc=f"latency, {threads} thread(s)", leave=False) as bar:
             interleave(steps, reps, warmup, gap_s, tick=bar.update)
-        for p, (raw, _) in raws.items():
-            result[p.name][str(threads)] = {"bare": round(summarize(raw["bare"], warmup)["median"], 2),
-                                            "predict": round(summarize(raw[f"{FRAME}/predict"], warmup)["median"], 2)}
+        for label, (raw, _) in raws.items():
+            result[label][str(threads)] = {"bare": round(summarize(raw["bare"], warmup)["median"], 2),
+                                           "predict": round(summarize(raw[f"{FRAME}/predict"], warmup)["median"], 2)}
     return result
 
 

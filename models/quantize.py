@@ -94,12 +94,13 @@ def onnx_output_join(model_path: Path) -> list[str]:
 
 
 def quantize_onnx(src: Path, dst: Path, images: list[Path], activations: str = "uint8", method: str = "minmax",
-                  exclude_head: bool = True) -> Path:
+                  exclude_head: bool = True, keep_float: tuple[str, ...] = ()) -> Path:
     """Static QDQ quantization, int8 per-channel weights; ONNX Runtime fuses the QDQ pairs into integer kernels.
 
     uint8 activations: with int8 ones ORT's x86 CPU provider fuses only 6 of the 64 Convs into QLinearConv and runs
     the rest as float between DequantizeLinear/QuantizeLinear, slower than the fp32 model. MinMax calibration:
-    Percentile and Entropy scored the same mAP here and need ~19 GB of RAM for 300 images at 320.
+    Percentile and Entropy scored the same mAP here and need ~19 GB of RAM for 300 images at 320. keep_float: more
+    nodes left float (names in the shape-inferred model; models/sensitive.py picks them).
     """
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -126,7 +127,7 @@ def quantize_onnx(src: Path, dst: Path, images: list[Path], activations: str = "
             str(prepared), str(dst), Reader(),
             quant_format=QuantFormat.QDQ, per_channel=True,
             weight_type=QuantType.QInt8, activation_type=act_type,
-            calibrate_method=methods[method], nodes_to_exclude=excluded,
+            calibrate_method=methods[method], nodes_to_exclude=[*excluded, *keep_float],
             extra_options={"CalibPercentile": 99.999} if method == "percentile" else {},
         )
     copy_onnx_metadata(src, dst)
