@@ -39,7 +39,7 @@ from .export import export
 from .optimize_checks import Inputs, OptimizeError, check_inputs, has_labels, require_packages
 from .optimize_methods import SENSITIVE_ENGINES, PostTraining, QuantizationAware, Sensitive
 from .optimize_report import deploy_line, latencies, markdown, plot
-from .quantize import calibration_sample
+from .quantize import RECIPE, calibration_sample
 
 PROG = "yolo-edge-optimize"
 DONE = ".done"  # marks a finished cache entry; holds the name of what was made
@@ -101,9 +101,16 @@ def check_metadata(path: Path, names: dict[int, str], imgsz: int) -> None:
                            f"input {detector.input_hw})")
 
 
-def score(path: Path, args) -> dict:
+def score(path: Path, args, inputs: Inputs) -> dict:
+    """The runtime's mAP of a cached file on the scoring split; kept beside the file for re-runs on the same split."""
+    key = digest(args.data.resolve(), args.split, *(f"{p}:{p.stat().st_size}" for p in inputs.scoring_images))
+    memo = path.parent / f".score-{key}.json"
+    if memo.is_file():
+        return json.loads(memo.read_text())
     s = validate(path, args.data, args.split)
-    return {"map50_95": round(s["map50_95"], 4), "map50": round(s["map50"], 4)}
+    scores = {"map50_95": round(s["map50_95"], 4), "map50": round(s["map50"], 4)}
+    memo.write_text(json.dumps(scores))
+    return scores
 
 
 def row(path: Path, engine: str, scores: dict, drop: float | None, status: str, calib: int | None,
@@ -122,7 +129,7 @@ def engine_rows(engine: str, args, method, inputs: Inputs, staging: Path, times:
     with stage(f"{engine}: fp32 export", times):
         fp32 = cached(source, lambda folder: export_one(args.model, args.imgsz, engine, folder))
     with stage(f"{engine}: fp32 score", times):
-        fp32_scores = score(fp32, args)
+        fp32_scores = score(fp32, args, inputs)
     train = len(inputs.train_images)
     plans = [(calib, None) for calib in dict.fromkeys([min(args.calib, train), min(2 * args.calib, train)])]
     if not method.calibrated(engine):
@@ -136,13 +143,13 @@ def engine_rows(engine: str, args, method, inputs: Inputs, staging: Path, times:
             print(f"[{PROG}] {engine}: int8 is {attempts[-1][0]:.2f} points below fp32 (max {args.max_drop}): "
                   f"{remedy}")
         images = calibration_sample(inputs.train_images, calib)
-        key = digest(source, *method.key, bool(sensitive), args.max_drop if sensitive else None,
+        key = digest(source, *method.key, RECIPE, bool(sensitive), args.max_drop if sensitive else None,
                      *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in images))
         print(f"[{PROG}] {engine}: {calib} calibration images")
         with stage(f"{engine}: int8 ({args.method})", times):
             made = cached(key, lambda folder: method.make(engine, fp32, images, folder, sensitive))
         with stage(f"{engine}: int8 score", times):
-            scores = score(made, args)
+            scores = score(made, args, inputs)
         remedy = "sensitive layers float" if sensitive else None
         attempts.append(((fp32_scores["map50_95"] - scores["map50_95"]) * 100, calib, remedy, made, scores))
         if attempts[-1][0] <= args.max_drop:
@@ -165,8 +172,9 @@ def int8_method(args, inputs: Inputs, times: dict):
     if args.method == "ptq":
         return PostTraining(args.full_int8)
     with stage(f"QAT fine-tune ({args.epochs} epochs)", times):
-        return QuantizationAware(args.model, args.data, args.imgsz, args.epochs, args.full_int8, args.seed,
-                                 calibration_sample(inputs.train_images, args.calib), cached, digest)
+        return QuantizationAware(args.model, inputs.train_images, inputs.names, args.imgsz, args.epochs,
+                                 args.full_int8, args.seed, calibration_sample(inputs.train_images, args.calib),
+                                 cached, digest)
 
 
 def export_one(checkpoint: Path, imgsz: int, engine: str, folder: Path) -> Path:

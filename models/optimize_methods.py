@@ -65,18 +65,19 @@ class QuantizationAware:
     """One NNCF QAT run (models/qat.py) on the train split: OpenVINO gets the IR converted from the fine-tuned model,
     ONNX Runtime and LiteRT their own quantizer on the fine-tuned weights' fp32 export."""
 
-    def __init__(self, checkpoint: Path, data: Path, imgsz: int, epochs: int, full_int8: bool, seed: int,
-                 calibration: list[Path], cached, digest):
-        from .qat import quantization_aware
+    def __init__(self, checkpoint: Path, train_images: list[Path], names: dict[int, str], imgsz: int, epochs: int,
+                 full_int8: bool, seed: int, calibration: list[Path], cached, digest):
+        from .qat import RECIPE, quantization_aware
 
         self.full_int8 = full_int8
-        self.key = ("qat", digest(checkpoint.read_bytes(), imgsz, epochs, full_int8, seed,
-                                  *(f"{p}:{p.stat().st_size}" for p in calibration)))
+        self.key = ("qat", digest(checkpoint.read_bytes(), imgsz, epochs, full_int8, seed, RECIPE,
+                                  *(f"{p}:{p.stat().st_size}" for p in [*train_images, *calibration])))
         self._cached = cached
         ov_name = f"{checkpoint.stem}-{imgsz}_{tag(full_int8)}_openvino_model"  # as output_path names the fp32 export's
 
         def run(folder: Path) -> Path:
-            quantization_aware(checkpoint, data, imgsz, epochs, full_int8, calibration, folder, ov_name, seed)
+            quantization_aware(checkpoint, train_images, names, imgsz, epochs, full_int8, calibration, folder,
+                               ov_name, seed)
             return folder
 
         self.folder = cached(self.key[1], run)

@@ -24,6 +24,7 @@ import numpy as np
 from runtime.engines.base import InputSpec
 from runtime.preprocess import prepare
 
+RECIPE = 1  # part of the cache key of a QAT run: bump it when the fine-tuning changes what it makes
 BATCH = 16
 LR = 1e-5  # small: the checkpoint has converged, QAT only adapts it to the quantization grid
 CALIBRATION_IMAGES = 128  # NNCF's initial ranges: as many as ultralytics' own QAT calibrates on (8 batches of 16)
@@ -101,15 +102,18 @@ def calibration_inputs(images: list[Path], imgsz: int):
     return [torch.from_numpy(prepare(cv2.imread(str(p), cv2.IMREAD_COLOR), spec_for(imgsz))[0]) for p in images]
 
 
-def train_loader(data_yaml: Path, imgsz: int, stride: int, seed: int):
-    """ultralytics' train pipeline over the user's train split, mosaic off (as in the last epochs of training)."""
+def train_loader(train_images: list[Path], names: dict[int, str], imgsz: int, stride: int, seed: int, folder: Path):
+    """ultralytics' train pipeline over the user's train images, listed in folder/train.txt (the runtime resolved
+    the data yaml; ultralytics would read a relative `path:` from the current folder), mosaic off as in the last
+    epochs of training."""
     from ultralytics.cfg import DEFAULT_CFG, get_cfg
     from ultralytics.data import build_dataloader, build_yolo_dataset
-    from ultralytics.data.utils import check_det_dataset
 
     cfg = get_cfg(DEFAULT_CFG, {"imgsz": imgsz, "mosaic": 0.0, "seed": seed, "workers": 0, "batch": BATCH})
-    data = check_det_dataset(str(data_yaml), autodownload=False)
-    dataset = build_yolo_dataset(cfg, data["train"], BATCH, data, mode="train", stride=stride)
+    data = {"names": names, "nc": len(names), "channels": 3}
+    listing = folder / "train.txt"
+    listing.write_text("".join(f"{p.resolve()}\n" for p in train_images))
+    dataset = build_yolo_dataset(cfg, str(listing), BATCH, data, mode="train", stride=stride)
     return cfg, build_dataloader(dataset, BATCH, workers=0, shuffle=True, pin_memory=False, device="cpu")
 
 
@@ -181,9 +185,10 @@ def build_cpu_extension() -> None:
     os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")
 
 
-def quantization_aware(checkpoint: Path, data_yaml: Path, imgsz: int, epochs: int, full_int8: bool,
-                       calibration: list[Path], folder: Path, ov_name: str, seed: int = 0) -> QATResult:
-    """NNCF QAT of `checkpoint` fine-tuned `epochs` epochs on the train split; writes folder/<its stem>.pt and
+def quantization_aware(checkpoint: Path, train_images: list[Path], names: dict[int, str], imgsz: int, epochs: int,
+                       full_int8: bool, calibration: list[Path], folder: Path, ov_name: str,
+                       seed: int = 0) -> QATResult:
+    """NNCF QAT of `checkpoint` fine-tuned `epochs` epochs on the train images; writes folder/<its stem>.pt and
     folder/<ov_name>/."""
     build_cpu_extension()
     import nncf
@@ -200,9 +205,9 @@ def quantization_aware(checkpoint: Path, data_yaml: Path, imgsz: int, epochs: in
     inputs = calibration_inputs(calibration[:CALIBRATION_IMAGES], imgsz)
     quantized = nncf.quantize(model, nncf.Dataset(inputs), preset=nncf.QuantizationPreset.MIXED,
                               subset_size=len(inputs), ignored_scope=ignored)
-    cfg, loader = train_loader(data_yaml, imgsz, int(model.stride.max()), seed)
-    fine_tune(quantized, loader, cfg, epochs)
     folder.mkdir(parents=True, exist_ok=True)
+    cfg, loader = train_loader(train_images, names, imgsz, int(model.stride.max()), seed, folder)
+    fine_tune(quantized, loader, cfg, epochs)
     weights = save_plain_weights(quantized, checkpoint, folder / f"{checkpoint.stem}.pt")
     openvino = export_openvino(quantized, imgsz, folder / ov_name)
     return QATResult(weights, openvino)

@@ -22,7 +22,7 @@ from runtime.preprocess import prepare
 from runtime.sources import read_image
 from runtime.val import VAL_OPTIONS, coco_ground_truth, coco_map, predictions_for
 
-from .quantize import calibration_tensors, input_spec, onnx_head_nodes, onnx_output_join, openvino_head_scope
+from .quantize import calibration_tensors, input_spec, openvino_head_scope, quantize_onnx
 
 KEEP_FLOAT_SHARE = 0.1  # ONNX Runtime: the share of quantized nodes, the noisiest first, left float
 
@@ -80,8 +80,7 @@ def onnx_noisiest_nodes(src: Path, calibration: list[Path], exclude_head: bool =
     """Names (in the shape-inferred model quantize_onnx quantizes) of the KEEP_FLOAT_SHARE of quantized nodes whose
     output tensors have the lowest signal-to-quantization-noise ratio on the calibration images."""
     import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationDataReader
     from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
                                                          create_activation_matching,
                                                          modify_model_output_intermediate_tensors)
@@ -97,12 +96,10 @@ def onnx_noisiest_nodes(src: Path, calibration: list[Path], exclude_head: bool =
             return next(self._feeds, None)
 
     with tempfile.TemporaryDirectory() as tmp:
+        # quantize_onnx quantizes the same shape-inferred model, so uncompacted its names are this one's
         prepared, qdq = Path(tmp) / "prepared.onnx", Path(tmp) / "qdq.onnx"
         quant_pre_process(str(src), str(prepared))
-        excluded = onnx_head_nodes(prepared) if exclude_head else onnx_output_join(prepared)
-        quantize_static(str(prepared), str(qdq), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded)
+        quantize_onnx(src, qdq, calibration, exclude_head=exclude_head, compact=False)
         acts = {}
         for name, model in (("float", prepared), ("qdq", qdq)):
             augmented = Path(tmp) / f"{name}-augmented.onnx"
