@@ -7,7 +7,7 @@ MODEL_DIR := models/artifacts
 DEMO_MODELS := $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-shapes-320_openvino_model \
 	$(MODEL_DIR)/yolov8n-shapes-320_float32.tflite
 
-.PHONY: demo test test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap \
+.PHONY: demo test test-litert test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap \
 	models-seed models-optimize clean
 
 $(PY):
@@ -58,8 +58,12 @@ BIG := build/artifacts-640
 $(FACTORY)/.installed: models/requirements-factory.txt setup.cfg
 	$(PYTHON) -m venv $(FACTORY)
 	$(FPY) -m pip --disable-pip-version-check -q install -r models/requirements-factory.txt
-	$(FPY) -m pip --disable-pip-version-check -q install -e '.[all,val]'
+	$(FPY) -m pip --disable-pip-version-check -q install -e '.[all,val]' pytest hypothesis
 	touch $@
+
+# yolo-edge-optimize's LiteRT tests need litert-torch, so they run in the factory venv (CI runs this too).
+test-litert: $(FACTORY)/.installed
+	$(FPY) -m pytest -q -p no:cacheprovider tests/factory/test_optimize_litert.py
 
 # Dataset, training (skipped while the weights exist: delete them to retrain), the 320 px fp32 and int8 files for
 # every engine through the users' command (yolo-edge-optimize: its report in build/optimize-320/ marks an int8 file

@@ -91,3 +91,24 @@ def shared_detector(model: Path, **options) -> Detector:
     """One Detector per model and options for the whole session: tests that only read from it share it (compiling
     an int8 OpenVINO model takes ~40 s under the arm64 lane's emulation)."""
     return Detector(model, **options)
+
+
+def copy_alone(model: Path, folder: Path) -> Path:
+    """A copy of a model file or folder in `folder`, with nothing beside it (no sidecar to lean on)."""
+    import shutil
+
+    return Path(shutil.copytree(model, folder / model.name) if model.is_dir() else shutil.copy2(model, folder))
+
+
+def matched_boxes(reference: Detector, other: Detector, images) -> tuple[int, int]:
+    """(reference boxes with a same-class box of `other` at IoU > 0.5, reference boxes) over the images."""
+    matched = total = 0
+    for path in images:
+        ref, det = reference.predict(path), other.predict(path)
+        total += len(ref)
+        if len(ref) and len(det):
+            iou = box_iou(ref.xyxy, det.xyxy)
+            same = ref.class_id[:, None] == det.class_id[None, :]
+            matched += int(((iou > 0.5) & same).any(axis=1).sum())
+    return matched, total
+

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from helpers import box_iou, sample_paths
+from helpers import copy_alone, matched_boxes, sample_paths
 from models import settings
 from models.optimize import main
 from runtime import Detector
@@ -89,10 +89,6 @@ def test_each_run_writes_fp32_and_int8_for_each_engine_and_the_report(run, optim
     assert cv2.imread(str(optimized / "report.png")).shape[1] == 900
 
 
-def copy_alone(model: Path, folder: Path) -> Path:
-    return Path(shutil.copytree(model, folder / model.name) if model.is_dir() else shutil.copy2(model, folder))
-
-
 @pytest.mark.parametrize("run", RUNS)
 def test_each_int8_file_loads_alone_and_agrees_with_its_fp32_source(run, optimize_run, tmp_path):
     optimized = optimize_run(run)
@@ -101,14 +97,7 @@ def test_each_int8_file_loads_alone_and_agrees_with_its_fp32_source(run, optimiz
         alone = tmp_path / int8["engine"]  # no sidecar beside it: what the file carries is all there is
         alone.mkdir()
         detectors = [Detector(copy_alone(optimized / r["file"], alone)) for r in (fp32, int8)]
-        matched = total = 0
-        for path in sample_paths():
-            reference, quantized = (d.predict(path) for d in detectors)
-            total += len(reference)
-            if len(reference) and len(quantized):
-                iou = box_iou(reference.xyxy, quantized.xyxy)
-                same = reference.class_id[:, None] == quantized.class_id[None, :]
-                matched += int(((iou > 0.5) & same).any(axis=1).sum())
+        matched, total = matched_boxes(*detectors, sample_paths())
         for d in detectors:
             assert d.names == NAMES and d.input_hw == (IMGSZ, IMGSZ)
         assert total >= 8 and matched >= 0.8 * total, (int8["file"], matched, total)
