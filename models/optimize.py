@@ -188,7 +188,7 @@ def optimize(args) -> int:
         raise OptimizeError(f"{args.out} exists (pass --force to replace it)")
     times: dict[str, float] = {}
     with stage("check inputs", times):
-        inputs = check_inputs(args.model, args.data, args.split)
+        inputs = check_inputs(args.model, args.data, args.split, train_labels=args.method == "qat")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -62,8 +62,9 @@ def has_labels(image: Path) -> bool:
         return False
 
 
-def check_inputs(checkpoint: Path, data_yaml: Path, split: str) -> Inputs:
-    """The checkpoint is a detection model whose classes are the data's; train has images, `split` labels."""
+def check_inputs(checkpoint: Path, data_yaml: Path, split: str, train_labels: bool = False) -> Inputs:
+    """The checkpoint is a detection model whose classes are the data's; train has images (and labels, for QAT),
+    `split` labels."""
     names = detection_model_names(checkpoint)
     try:
         train_images, data_names = split_images(data_yaml, "train")
@@ -74,7 +75,9 @@ def check_inputs(checkpoint: Path, data_yaml: Path, split: str) -> Inputs:
     if data_names != names:
         raise OptimizeError(f"the model's classes {list(names.values())} are not {data_yaml}'s names "
                             f"{list(data_names.values())}")
-    if not any(has_labels(image) for image in scoring_images):
-        raise OptimizeError(f"the {split!r} split of {data_yaml} has no labels to score on (YOLO layout: "
-                            f".../labels/<split>/<image>.txt beside .../images/<split>/)")
+    for name, images, needed, purpose in ((split, scoring_images, True, "to score on"),
+                                          ("train", train_images, train_labels, "to fine-tune on (--method qat)")):
+        if needed and not any(has_labels(image) for image in images):
+            raise OptimizeError(f"the {name!r} split of {data_yaml} has no labels {purpose} (YOLO layout: "
+                                f".../labels/<split>/<image>.txt beside .../images/<split>/)")
     return Inputs(names, train_images, scoring_images)

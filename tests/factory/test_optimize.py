@@ -232,11 +232,14 @@ def bad_inputs(data, tmp_path_factory) -> dict[str, tuple[list[str], str]]:
         "unlabelled val split": ([str(CHECKPOINT), "--data", str(write_yaml(
             tmp / "d.yaml", tmp / "unlabelled", train=str(root / "images" / "train"), val="images/val"))],
             "no labels"),
+        "qat on an unlabelled train split": ([str(CHECKPOINT), "--method", "qat", "--data", str(write_yaml(
+            tmp / "e.yaml", tmp / "unlabelled", train="images/val", val=str(root / "images" / "val")))],
+            "no labels to fine-tune on"),
     }
 
 
 CASES = ["missing checkpoint", "not a checkpoint", "segmentation model", "missing data yaml", "no val split",
-         "other class names", "empty train split", "unlabelled val split"]
+         "other class names", "empty train split", "unlabelled val split", "qat on an unlabelled train split"]
 
 
 def run_refused(args: list[str], runs: Path, capsys) -> str:
