@@ -33,7 +33,7 @@ from runtime.bench import environment, precision_of
 from runtime.detector import Detector
 from runtime.engines import ENGINE_NAMES, embedded_metadata, model_size
 from runtime.metadata import read_simple_yaml
-from runtime.val import validate
+from runtime.val import label_path, validate
 
 from .export import export
 from .optimize_checks import Inputs, OptimizeError, check_inputs, has_labels, require_packages
@@ -103,7 +103,9 @@ def check_metadata(path: Path, names: dict[int, str], imgsz: int) -> None:
 
 def score(path: Path, args, inputs: Inputs) -> dict:
     """The runtime's mAP of a cached file on the scoring split; kept beside the file for re-runs on the same split."""
-    key = digest(args.data.resolve(), args.split, *(f"{p}:{p.stat().st_size}" for p in inputs.scoring_images))
+    labels = [label_path(p) for p in inputs.scoring_images if has_labels(p)]
+    key = digest(args.data.resolve(), args.split,
+                 *(f"{p}:{p.stat().st_mtime_ns}" for p in [*inputs.scoring_images, *labels]))
     memo = path.parent / f".score-{key}.json"
     if memo.is_file():
         return json.loads(memo.read_text())
