@@ -85,6 +85,20 @@ def onnx_head_nodes(model_path: Path) -> list[str]:
             if n.name.startswith(f"/{head}/") and not n.name.startswith((f"/{head}/cv2", f"/{head}/cv3"))]
 
 
+def calibration_reader(images: list[Path], spec: InputSpec):
+    """ONNX Runtime's CalibrationDataReader over the images, as the runtime feeds them."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._feeds = ({spec.name: t} for t in calibration_tensors(images, spec))
+
+        def get_next(self):
+            return next(self._feeds, None)
+
+    return Reader()
+
+
 def onnx_output_join(model_path: Path) -> list[str]:
     """The Concat that joins pixel boxes and 0..1 scores into the output: quantized, the two share one int8 scale and
     every score rounds to 0 (mAP 0). Left float, each input keeps its own scale: the whole head else is int8."""
@@ -110,19 +124,10 @@ def quantize_onnx(src: Path, dst: Path, images: list[Path], activations: str = "
     nodes left float (names in the shape-inferred model; models/sensitive.py picks them). compact=False keeps the
     node and tensor names of that model (for comparing the two, tensor by tensor).
     """
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     spec = input_spec(src)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._feeds = ({spec.name: t} for t in calibration_tensors(images, spec))
-
-        def get_next(self):
-            return next(self._feeds, None)
-
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
     act_type = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}[activations]
@@ -132,7 +137,7 @@ def quantize_onnx(src: Path, dst: Path, images: list[Path], activations: str = "
         quant_pre_process(str(src), str(prepared))
         excluded = onnx_head_nodes(prepared) if exclude_head else onnx_output_join(prepared)
         quantize_static(
-            str(prepared), str(dst), Reader(),
+            str(prepared), str(dst), calibration_reader(images, spec),
             quant_format=QuantFormat.QDQ, per_channel=True,
             weight_type=QuantType.QInt8, activation_type=act_type, reduce_range=reduce_range,
             calibrate_method=methods[method], nodes_to_exclude=[*excluded, *keep_float],

@@ -22,7 +22,7 @@ from runtime.preprocess import prepare
 from runtime.sources import read_image
 from runtime.val import VAL_OPTIONS, coco_ground_truth, coco_map, predictions_for
 
-from .quantize import calibration_tensors, input_spec, openvino_head_scope, quantize_onnx
+from .quantize import calibration_reader, calibration_tensors, input_spec, openvino_head_scope, quantize_onnx
 
 KEEP_FLOAT_SHARE = 0.1  # ONNX Runtime: the share of quantized nodes, the noisiest first, left float
 
@@ -80,21 +80,12 @@ def onnx_noisiest_nodes(src: Path, calibration: list[Path], exclude_head: bool =
     """Names (in the shape-inferred model quantize_onnx quantizes) of the KEEP_FLOAT_SHARE of quantized nodes whose
     output tensors have the lowest signal-to-quantization-noise ratio on the calibration images."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader
     from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
                                                          create_activation_matching,
                                                          modify_model_output_intermediate_tensors)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     spec = input_spec(src)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._feeds = ({spec.name: t} for t in calibration_tensors(calibration, spec))
-
-        def get_next(self):
-            return next(self._feeds, None)
-
     with tempfile.TemporaryDirectory() as tmp:
         # quantize_onnx quantizes the same shape-inferred model, so uncompacted its names are this one's
         prepared, qdq = Path(tmp) / "prepared.onnx", Path(tmp) / "qdq.onnx"
@@ -104,7 +95,7 @@ def onnx_noisiest_nodes(src: Path, calibration: list[Path], exclude_head: bool =
         for name, model in (("float", prepared), ("qdq", qdq)):
             augmented = Path(tmp) / f"{name}-augmented.onnx"
             modify_model_output_intermediate_tensors(str(model), str(augmented))
-            acts[name] = collect_activations(str(augmented), Reader())
+            acts[name] = collect_activations(str(augmented), calibration_reader(calibration, spec))
         errors = compute_activation_error(create_activation_matching(acts["qdq"], acts["float"]))
         producers = {out: node.name for node in onnx.load(str(prepared)).graph.node for out in node.output}
     noisy = sorted((e["qdq_err"], tensor) for tensor, e in errors.items() if tensor in producers and "qdq_err" in e)

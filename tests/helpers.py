@@ -100,15 +100,16 @@ def copy_alone(model: Path, folder: Path) -> Path:
     return Path(shutil.copytree(model, folder / model.name) if model.is_dir() else shutil.copy2(model, folder))
 
 
-def matched_boxes(reference: Detector, other: Detector, images) -> tuple[int, int]:
-    """(reference boxes with a same-class box of `other` at IoU > 0.5, reference boxes) over the images."""
+def matched_boxes(reference: Detector, other: Detector, frames, min_iou: float = 0.5) -> tuple[int, int]:
+    """(reference boxes with a same-class box of `other` at IoU >= min_iou, reference boxes) over the frames (or
+    image paths)."""
     matched = total = 0
-    for path in images:
-        ref, det = reference.predict(path), other.predict(path)
+    for frame in frames:
+        ref, det = reference.predict(frame), other.predict(frame)
         total += len(ref)
         if len(ref) and len(det):
             iou = box_iou(ref.xyxy, det.xyxy)
             same = ref.class_id[:, None] == det.class_id[None, :]
-            matched += int(((iou > 0.5) & same).any(axis=1).sum())
+            matched += int(((iou >= min_iou) & same).any(axis=1).sum())
     return matched, total
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import ARTIFACTS, SHIPPED, box_iou, sample_paths, shared_detector
+from helpers import ARTIFACTS, SHIPPED, box_iou, matched_boxes, sample_paths, shared_detector
 from runtime import Detector
 from runtime.engines import model_size
 from runtime.engines.base import dequantize
@@ -27,14 +27,7 @@ def test_int8_model_is_small_and_agrees_with_fp32(engine, samples):
     fp32, int8 = shared_detector(SHIPPED[engine], precision="f32"), shared_detector(INT8[engine], precision="f32")
     assert int8.engine.name == engine and int8.names == fp32.names and int8.input_hw == fp32.input_hw
     assert model_size(INT8[engine]) <= 0.30 * model_size(SHIPPED[engine])
-    matched = total = 0
-    for frame in samples:
-        a, b = fp32.predict(frame), int8.predict(frame)
-        total += len(a)
-        if len(a) and len(b):
-            iou = box_iou(a.xyxy, b.xyxy)
-            iou[a.class_id[:, None] != b.class_id[None, :]] = 0
-            matched += int((iou.max(axis=1) >= 0.8).sum())
+    matched, total = matched_boxes(fp32, int8, samples, min_iou=0.8)
     assert total >= 10 and matched >= 0.8 * total, f"{matched} of {total} fp32 boxes found by the int8 model"
 
 
