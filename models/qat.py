@@ -14,7 +14,6 @@ from . import settings  # noqa: F401  (must precede ultralytics)
 
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,8 +211,3 @@ def quantization_aware(checkpoint: Path, train_images: list[Path], names: dict[i
     openvino = export_openvino(quantized, imgsz, folder / ov_name)
     return QATResult(weights, openvino)
 
-
-def copy_tree(src: Path, dest: Path) -> Path:
-    if dest.exists():
-        shutil.rmtree(dest)
-    return Path(shutil.copytree(src, dest))
