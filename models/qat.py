@@ -23,7 +23,7 @@ import numpy as np
 from runtime.engines.base import InputSpec
 from runtime.preprocess import prepare
 
-RECIPE = 1  # part of the cache key of a QAT run: bump it when the fine-tuning changes what it makes
+RECIPE = 2  # part of the cache key of a QAT run: bump it when the fine-tuning changes what it makes
 BATCH = 16
 LR = 1e-5  # small: the checkpoint has converged, QAT only adapts it to the quantization grid
 CALIBRATION_IMAGES = 128  # NNCF's initial ranges: as many as ultralytics' own QAT calibrates on (8 batches of 16)
@@ -113,6 +113,7 @@ def train_loader(train_images: list[Path], names: dict[int, str], imgsz: int, st
     listing = folder / "train.txt"
     listing.write_text("".join(f"{p.resolve()}\n" for p in train_images))
     dataset = build_yolo_dataset(cfg, str(listing), BATCH, data, mode="train", stride=stride)
+    # the shuffle's generator derives from torch's seed (init_seeds in quantization_aware)
     return cfg, build_dataloader(dataset, BATCH, workers=0, shuffle=True, pin_memory=False, device="cpu")
 
 
@@ -192,8 +193,9 @@ def quantization_aware(checkpoint: Path, train_images: list[Path], names: dict[i
     build_cpu_extension()
     import nncf
     import torch
+    from ultralytics.utils.torch_utils import init_seeds
 
-    torch.manual_seed(seed)
+    init_seeds(seed)  # random, numpy (augmentation) and torch
     model = prepared(load_fused(checkpoint), imgsz)
     example = torch.zeros(1, 3, imgsz, imgsz)
     decoding = head_decoding_nodes(model, example)
