@@ -37,7 +37,8 @@ from runtime.val import label_path, validate
 
 from .export import export
 from .optimize_checks import Inputs, OptimizeError, check_inputs, has_labels, require_packages
-from .optimize_methods import SENSITIVE_ENGINES, PostTraining, QuantizationAware, Sensitive
+from .optimize_methods import PostTraining, QuantizationAware, Sensitive
+from .sensitive import REMEDIES
 from .optimize_report import deploy_line, latencies, markdown, plot
 from .quantize import RECIPE, calibration_sample
 
@@ -136,7 +137,7 @@ def engine_rows(engine: str, args, method, inputs: Inputs, staging: Path, times:
     plans = [(calib, None) for calib in dict.fromkeys([min(args.calib, train), min(2 * args.calib, train)])]
     if not method.calibrated(engine):
         plans = plans[:1]
-    elif engine in SENSITIVE_ENGINES:
+    elif engine in REMEDIES:
         plans.append((plans[0][0], Sensitive(sample_labelled(inputs.train_images), inputs.names, args.max_drop)))
     attempts = []  # (drop, calibration images, remedy, file, scores)
     for calib, sensitive in plans:

@@ -3,7 +3,7 @@ quantization-aware (qat). Each is an object with
 - key: what its files depend on besides the engine and the calibration images (a cache key part);
 - calibrated(engine): whether that engine's file depends on the calibration images (the accuracy guard's retry);
 - make(engine, fp32, images, folder, sensitive=None): the int8 file, written into folder, named after the fp32
-  file; with `sensitive` (a Sensitive), the engine's most sensitive layers are left float (for SENSITIVE_ENGINES).
+  file; with `sensitive` (a Sensitive), the engine's most sensitive layers are left float (sensitive.REMEDIES).
 """
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from .export import export
-from .quantize import QUANTIZERS, output_path, quantize_onnx
-
-SENSITIVE_ENGINES = ("onnxruntime", "openvino")  # those with a keep-sensitive-layers-float remedy (sensitive.py)
+from .quantize import QUANTIZERS, output_path
+from .sensitive import REMEDIES
 
 
 @dataclass
@@ -29,16 +28,8 @@ class Sensitive:
 def post_train(engine: str, src: Path, dst: Path, images: list[Path], full_int8: bool,
                sensitive: Sensitive | None = None) -> Path:
     """The engine's quantizer on src; with `sensitive`, its most sensitive layers left float."""
-    if sensitive is None:
-        return QUANTIZERS[engine](src, dst, images, exclude_head=not full_int8)
-    from .sensitive import onnx_noisiest_nodes, openvino_accuracy_control
-
-    if engine == "onnxruntime":
-        keep = onnx_noisiest_nodes(src, images, exclude_head=not full_int8)
-        print(f"onnxruntime: {len(keep)} noisiest nodes left float")
-        return quantize_onnx(src, dst, images, exclude_head=not full_int8, keep_float=tuple(keep))
-    return openvino_accuracy_control(src, dst, images, sensitive.validation, sensitive.names, sensitive.max_drop,
-                                     exclude_head=not full_int8)
+    quantizer = QUANTIZERS[engine] if sensitive is None else REMEDIES[engine]
+    return quantizer(src, dst, images, exclude_head=not full_int8, **({"sensitive": sensitive} if sensitive else {}))
 
 
 def tag(full_int8: bool) -> str:

@@ -101,3 +101,20 @@ def onnx_noisiest_nodes(src: Path, calibration: list[Path], exclude_head: bool =
     noisy = sorted((e["qdq_err"], tensor) for tensor, e in errors.items() if tensor in producers and "qdq_err" in e)
     nodes = list(dict.fromkeys(producers[t] for _, t in noisy))
     return nodes[:max(1, round(KEEP_FLOAT_SHARE * len(nodes)))]
+
+
+def onnx_with_noisiest_float(src: Path, dst: Path, images: list[Path], exclude_head: bool, sensitive) -> Path:
+    keep = onnx_noisiest_nodes(src, images, exclude_head=exclude_head)
+    print(f"onnxruntime: {len(keep)} noisiest nodes left float")
+    return quantize_onnx(src, dst, images, exclude_head=exclude_head, keep_float=tuple(keep))
+
+
+def openvino_with_accuracy_control(src: Path, dst: Path, images: list[Path], exclude_head: bool, sensitive) -> Path:
+    return openvino_accuracy_control(src, dst, images, sensitive.validation, sensitive.names, sensitive.max_drop,
+                                     exclude_head=exclude_head)
+
+
+# The engines that have this remedy, each with its own tool; (src, dst, calibration images, exclude_head,
+# optimize_methods.Sensitive) -> the int8 file.
+REMEDIES = {"onnxruntime": onnx_with_noisiest_float, "openvino": openvino_with_accuracy_control}
+
