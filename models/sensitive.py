@@ -25,6 +25,7 @@ from runtime.val import VAL_OPTIONS, coco_ground_truth, coco_map, predictions_fo
 from .quantize import calibration_reader, calibration_tensors, input_spec, openvino_head_scope, quantize_onnx
 
 KEEP_FLOAT_SHARE = 0.1  # ONNX Runtime: the share of quantized nodes, the noisiest first, left float
+RANKING_IMAGES = 16  # ONNX Runtime keeps every intermediate tensor of every image: 300 at 320 px took > 24 GB
 
 
 class CompiledDetector:
@@ -86,6 +87,7 @@ def onnx_noisiest_nodes(src: Path, calibration: list[Path], exclude_head: bool =
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     spec = input_spec(src)
+    ranking = calibration[:RANKING_IMAGES]
     with tempfile.TemporaryDirectory() as tmp:
         # quantize_onnx quantizes the same shape-inferred model, so uncompacted its names are this one's
         prepared, qdq = Path(tmp) / "prepared.onnx", Path(tmp) / "qdq.onnx"
@@ -95,7 +97,7 @@ def onnx_noisiest_nodes(src: Path, calibration: list[Path], exclude_head: bool =
         for name, model in (("float", prepared), ("qdq", qdq)):
             augmented = Path(tmp) / f"{name}-augmented.onnx"
             modify_model_output_intermediate_tensors(str(model), str(augmented))
-            acts[name] = collect_activations(str(augmented), calibration_reader(calibration, spec))
+            acts[name] = collect_activations(str(augmented), calibration_reader(ranking, spec))
         errors = compute_activation_error(create_activation_matching(acts["qdq"], acts["float"]))
         producers = {out: node.name for node in onnx.load(str(prepared)).graph.node for out in node.output}
     noisy = sorted((e["qdq_err"], tensor) for tensor, e in errors.items() if tensor in producers and "qdq_err" in e)
