@@ -23,7 +23,7 @@ import numpy as np
 from runtime.engines.base import InputSpec
 from runtime.preprocess import prepare
 
-RECIPE = 3  # part of the cache key of a QAT run: bump it when the fine-tuning changes what it makes
+RECIPE = 4  # part of the cache key of a QAT run: bump it when the fine-tuning changes what it makes
 BATCH = 16
 LR = 1e-5  # small: the checkpoint has converged, QAT only adapts it to the quantization grid
 CALIBRATION_IMAGES = 128  # NNCF's initial ranges: as many as ultralytics' own QAT calibrates on (8 batches of 16)
@@ -125,6 +125,8 @@ def fine_tune(model, loader, cfg, epochs: int) -> list[float]:
 
     model.args = cfg  # the loss reads its box / cls / dfl gains from here
     model.criterion = None
+    for name, parameter in model.named_parameters():  # a loaded checkpoint comes frozen for inference
+        parameter.requires_grad_(parameter.is_floating_point() and "dfl" not in name)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR, weight_decay=0.0)
     steps = epochs * len(loader)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))

@@ -263,3 +263,17 @@ def test_an_existing_out_is_refused_without_force(data, tmp_path, capsys):
     (tmp_path / "out" / "keep.txt").write_text("the user's")
     assert "exists" in run_refused([str(CHECKPOINT), "--data", str(data)], tmp_path, capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["out"] and (tmp_path / "out" / "keep.txt").exists()
+
+
+def test_qat_fine_tunes_the_weights_not_only_the_ranges(data, tmp_path):
+    """A loaded checkpoint comes frozen (requires_grad False): QAT must unfreeze it, or it trains the quantizers'
+    ranges alone and the ONNX Runtime and LiteRT files are plain PTQ."""
+    from models.qat import load_fused, quantization_aware
+    from runtime.val import split_images
+
+    images, _ = split_images(data, "train")
+    result = quantization_aware(CHECKPOINT, images, NAMES, IMGSZ, 1, False, images, tmp_path, "x_openvino_model")
+    before, after = load_fused(CHECKPOINT).state_dict(), load_fused(result.weights).state_dict()
+    convs = [k for k in before if k.endswith("conv.weight") and "dfl" not in k]
+    changed = sum(not (before[k] == after[k]).all() for k in convs)
+    assert changed >= 0.9 * len(convs), f"{changed} of {len(convs)} conv weights changed"
