@@ -79,15 +79,15 @@ def markdown(report: dict) -> str:
              f"Measured {env['date'][:10]} on {env['cpu']} ({env['cores']} cores), versions "
              + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".",
              f"mAP50-95 on the {report['split']} split ({report['scoring_images']} images); drop: points below the "
-             "fp32 file of the same engine; QAT: each seed, then their mean.", "",
+             "fp32 file of the same engine, shown as the change in points; QAT: each seed, then their mean.", "",
              "| engine | fp32 | PTQ int8 | QAT int8 | QAT mean | PTQ full int8 | QAT full int8 | QAT full mean | "
              "QAT minutes |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for engine, e in report["accuracy"].items():
         def cell(kind):
             k = e[kind]
-            seeds = " / ".join(f"{v:.3f} ({k['qat_drop'][n]:+.2f})" for n, v in k["qat_map50_95"].items())
-            ptq = f"{k['ptq_map50_95']:.3f} ({k['ptq_drop']:+.2f})" if k["ptq_map50_95"] is not None else ""
-            mean = f"{k['qat_mean_map50_95']:.3f} ({k['qat_mean_drop']:+.2f})" if k["qat_mean_map50_95"] else ""
+            seeds = " / ".join(f"{v:.3f} ({-k['qat_drop'][n]:+.2f})" for n, v in k["qat_map50_95"].items())
+            ptq = f"{k['ptq_map50_95']:.3f} ({-k['ptq_drop']:+.2f})" if k["ptq_map50_95"] is not None else ""
+            mean = f"{k['qat_mean_map50_95']:.3f} ({-k['qat_mean_drop']:+.2f})" if k["qat_mean_map50_95"] else ""
             return ptq, seeds, mean
         minutes = " / ".join(str(m) for kind in ("int8", "full_int8") for m in e[kind]["qat_minutes"].values())
         lines.append(f"| {engine} | {e['fp32_map50_95']:.3f} | " + " | ".join((*cell("int8"), *cell("full_int8")))
