@@ -100,7 +100,7 @@ models-light: $(FACTORY)/.installed
 	  $(FPY) -m models.quantize $$model --data $(DATA) --calib 300 --out $(LIGHT) || exit 1; \
 	done
 	$(FPY) -m models.report $(LIGHT) --data $(DATA) --out models/reports/light-int8-report.json --readme -
-	cp -r $(LIGHT)/yolov8n-light-shapes-320.onnx $(LIGHT)/yolov8n-light-shapes-320_int8.onnx \
+	cp -r $(LIGHT)/yolov8n-light-shapes-320_int8.onnx \
 	  $(LIGHT)/yolov8n-light-shapes-320_int8.tflite $(LIGHT)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/
 
 # Ablations of the light model: each variant changes one part of YOLOv8n (light-c2f-early: one part of the light
@@ -151,10 +151,13 @@ models-optimize: $(OPTIMIZE_DATA)
 # Accuracy gaps to the baseline on 1500 test images drawn like the test split (whose 150 are the first of them),
 # with their spread over ten 150-image splits: models/reports/gap-report-1500.json. The c2f-early variant is scored
 # when make models-ablation has exported it.
-models-gap: $(FACTORY)/.installed
+LIGHT_ONNX := $(LIGHT)/yolov8n-light-shapes-320.onnx
+$(LIGHT_ONNX): | $(FACTORY)/.installed
+	$(FPY) -m models.export $(LIGHT_WEIGHTS) --imgsz 320 --engines onnxruntime --out $(LIGHT)
+models-gap: $(FACTORY)/.installed $(LIGHT_ONNX)
 	$(FPY) -m models.dataset --out build/dataset-test-1500 --seed 0 --train 0 --val 0 --test 1500
 	$(FPY) -m models.gap build/dataset-test-1500/data.yaml $(MODEL_DIR)/yolov8n-shapes-320.onnx \
-	  $(MODEL_DIR)/yolov8n-light-shapes-320.onnx \
+	  $(LIGHT_ONNX) \
 	  $(wildcard $(ABLATION)/compare/yolov8n-light-c2f-early-shapes-320.onnx) \
 	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8_openvino_model $(MODEL_DIR)/yolov8n-light-shapes-320_int8.tflite \
 	  $(MODEL_DIR)/yolov8n-light-shapes-320_int8.onnx --out models/reports/gap-report-1500.json
@@ -167,7 +170,7 @@ SEED := 1
 SEED_DIR := build/seed$(SEED)
 SEED_VARIANTS := light light-c2f-early
 SEED0_C2F_EARLY := $(wildcard $(ABLATION)/compare/yolov8n-light-c2f-early-shapes-320.onnx)
-models-seed: $(FACTORY)/.installed
+models-seed: $(FACTORY)/.installed $(LIGHT_ONNX)
 	$(FPY) -m models.dataset --out build/dataset --seed 0
 	$(FPY) -m models.train --data $(DATA) --imgsz 320 --epochs 64 --seed $(SEED) \
 	  --name yolov8n-shapes-320-seed$(SEED) --out $(SEED_DIR)/yolov8n-shapes.pt
@@ -181,7 +184,7 @@ models-seed: $(FACTORY)/.installed
 	done
 	$(FPY) -m models.dataset --out build/dataset-test-1500 --seed 0 --train 0 --val 0 --test 1500
 	$(FPY) -m models.gap build/dataset-test-1500/data.yaml --pairs \
-	  $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-light-shapes-320.onnx \
+	  $(MODEL_DIR)/yolov8n-shapes-320.onnx $(LIGHT_ONNX) \
 	  $(if $(SEED0_C2F_EARLY),$(MODEL_DIR)/yolov8n-shapes-320.onnx $(SEED0_C2F_EARLY)) \
 	  $(foreach v,$(SEED_VARIANTS),$(SEED_DIR)/yolov8n-shapes-320.onnx $(SEED_DIR)/yolov8n-$(v)-shapes-320.onnx) \
 	  --out models/reports/seed-gap-report-1500.json

@@ -45,3 +45,15 @@ def tiny_split(tmp_path_factory) -> Path:
     from models.dataset import generate
 
     return generate(tmp_path_factory.mktemp("tiny"), seed=7, n_train=1, n_val=1, n_test=12)
+
+
+@pytest.fixture(scope="session")
+def light_onnx(tmp_path_factory) -> Path:
+    """The shipped light model's fp32 ONNX at 320 px, exported by the factory as `make models-light` does (not
+    shipped: the int8 files are)."""
+    pytest.importorskip("ultralytics", reason="the factory's exporter (absent in the arm64 lane)")
+    from helpers import ARTIFACTS
+    from models.export import export
+
+    out = tmp_path_factory.mktemp("light-onnx")
+    return export(ARTIFACTS / "yolov8n-light-shapes.pt", 320, ["onnxruntime"], out)["onnxruntime"]

@@ -11,11 +11,10 @@ from runtime.val import coco_ground_truth, split_images, validate
 pytest.importorskip("pycocotools")
 
 
-def test_gap_report_scores_chunks_and_gaps(tiny_split):
+def test_gap_report_scores_chunks_and_gaps(tiny_split, light_onnx):
     """models.gap: the full-split mAP equals validate's; a model against itself has no gap in any chunk; chunk
     scores are those of the chunk's images alone."""
-    light = SHIPPED["onnxruntime"].parent / "yolov8n-light-shapes-320.onnx"
-    report = gap_report(tiny_split, [SHIPPED["onnxruntime"], SHIPPED["onnxruntime"], light], chunk=4)
+    report = gap_report(tiny_split, [SHIPPED["onnxruntime"], SHIPPED["onnxruntime"], light_onnx], chunk=4)
     assert report["images"] == 12 and report["chunks"] == 3
     base, same, other = report["rows"]
     assert base["map50_95"] == round(validate(SHIPPED["onnxruntime"], tiny_split, "test", progress=False)["map50_95"], 4)
@@ -28,10 +27,10 @@ def test_gap_report_scores_chunks_and_gaps(tiny_split):
     assert all(4 <= a["image_id"] < 8 for a in part["annotations"]) and part["categories"] == gt["categories"]
 
 
-def test_gap_report_pairs_compares_each_candidate_with_the_model_before_it(tiny_split):
+def test_gap_report_pairs_compares_each_candidate_with_the_model_before_it(tiny_split, light_onnx):
     """--pairs (a second training seed): rows 2 and 4 are measured against rows 1 and 3, not against row 1."""
     base = SHIPPED["onnxruntime"]
-    light = base.parent / "yolov8n-light-shapes-320.onnx"
+    light = light_onnx
     report = gap_report(tiny_split, [base, light, light, base], chunk=4, pairs=True)
     first, second, third, fourth = report["rows"]
     assert "gap_points" not in first and "gap_points" not in third

@@ -88,13 +88,6 @@ def test_shipped_int8_tflite_graphs_carry_short_names(name):
     assert not re.fullmatch(r"t[0-9a-f]+", Detector(ARTIFACTS / name).engine.input.name)  # the I/O keep theirs
 
 
-def test_light_int8_onnx_is_within_the_size_bar():
-    """The factory's int8 bar (<= 30% of the fp32 file) for the light model's ONNX pair (its fp32 TFLite and
-    OpenVINO files are not shipped)."""
-    light = ARTIFACTS / "yolov8n-light-shapes-320.onnx"
-    assert model_size(light.with_name(light.stem + "_int8.onnx")) <= 0.30 * model_size(light)
-
-
 def test_dequantize_is_litert_affine_mapping():
     """LiteRT's definition: real = scale * (q - zero_point)."""
     q = np.array([-128, -1, 0, 5, 127], np.int8)
