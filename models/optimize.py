@@ -7,7 +7,9 @@ sized and timed through the runtime.
 Writes DIR/: the deployable files (metadata inside: Detector(file) needs nothing else), report.json, report.md
 and report.png. --method ptq quantizes each fp32 export post-training; --method qat fine-tunes the checkpoint with
 NNCF's fake quantizers on the train split first (models/qat.py). --full-int8 quantizes the Detect head's decoding
-too (for integer-only accelerators). An int8 file more than --max-drop mAP50-95 points below its fp32 source is
+too (for integer-only accelerators). --prune R first removes at least R of the model's MACs by structured channel
+pruning in --prune-steps steps, each fine-tuned --prune-epochs epochs on the train split (with --distill TEACHER.pt,
+distilled from that teacher), and optimizes the pruned checkpoint (models/prune.py, models/prune_finetune.py). An int8 file more than --max-drop mAP50-95 points below its fp32 source is
 calibrated again on twice the images (at most the train split's), then, on ONNX Runtime and OpenVINO, made with
 its most sensitive layers left float (models/sensitive.py); still over, its row is marked failed and the exit
 status is 1 unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the options)
@@ -36,7 +38,8 @@ from runtime.metadata import read_simple_yaml
 from runtime.val import label_path, validate
 
 from .export import export
-from .optimize_checks import Inputs, OptimizeError, check_inputs, has_labels, require_packages
+from .optimize_checks import (Inputs, OptimizeError, check_inputs, check_teacher, has_labels, require_packages,
+                              validation_images)
 from .optimize_methods import PostTraining, QuantizationAware, Sensitive
 from .sensitive import REMEDIES
 from .optimize_report import deploy_line, latencies, markdown, plot
@@ -180,6 +183,33 @@ def int8_method(args, inputs: Inputs, times: dict):
                                  cached, digest)
 
 
+PRUNE_RECIPE = 1  # part of the cache key of a pruning run: bump it when models/prune*.py change what they make
+
+
+def pruned_checkpoint(args, inputs: Inputs) -> tuple[Path, dict]:
+    """The checkpoint pruned and fine-tuned as --prune* and --distill ask (cached), and what the pruning did."""
+    from .prune_finetune import prune_and_fine_tune, training_yaml
+
+    val = validation_images(args.data, inputs)
+    teacher = args.distill.read_bytes() if args.distill else b""
+    key = digest(args.model.read_bytes(), teacher, args.prune, args.prune_steps, args.prune_epochs, args.imgsz,
+                 args.seed, PRUNE_RECIPE, *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                                            for p in [*inputs.train_images, *val]))
+
+    def make(folder: Path) -> Path:
+        data = training_yaml(inputs.names, inputs.train_images, val, folder)
+        pruned, steps, before = prune_and_fine_tune(args.model, args.prune, args.prune_steps, args.prune_epochs,
+                                                    args.imgsz, data, args.seed, args.distill, folder)
+        summary = {"target": args.prune, "steps": [vars(s) for s in steps], "macs_before": before,
+                   "macs_after": steps[-1].macs, "fine_tune_epochs": args.prune_steps * args.prune_epochs,
+                   "teacher": args.distill.name if args.distill else None, "seed": args.seed}
+        (folder / "pruning.json").write_text(json.dumps(summary, indent=1))
+        return pruned
+
+    made = cached(key, make)
+    return made, json.loads((made.parent / "pruning.json").read_text())
+
+
 def export_one(checkpoint: Path, imgsz: int, engine: str, folder: Path) -> Path:
     return export(checkpoint, imgsz, [engine], folder)[engine]
 
@@ -191,17 +221,25 @@ def optimize(args) -> int:
         raise OptimizeError(f"{args.out} exists (pass --force to replace it)")
     times: dict[str, float] = {}
     with stage("check inputs", times):
-        inputs = check_inputs(args.model, args.data, args.split, train_labels=args.method == "qat")
+        inputs = check_inputs(args.model, args.data, args.split, train_labels=args.method == "qat" or bool(args.prune))
+        if args.distill:
+            check_teacher(args.distill, inputs.names)
+    source_model, pruning = args.model, None
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        if args.prune:
+            teacher = f", distilled from {args.distill.name}" if args.distill else ""
+            with stage(f"prune {args.prune:.0%} of the MACs ({args.prune_steps} steps of {args.prune_epochs} "
+                       f"epochs{teacher})", times):
+                args.model, pruning = pruned_checkpoint(args, inputs)
         method = int8_method(args, inputs, times)
         rows = [r for engine in args.engines for r in engine_rows(engine, args, method, inputs, staging, times)]
         with stage("latency", times):
             measured = latencies([staging / r["file"] for r in rows], args.reps, args.warmup)
         for r in rows:
             r["latency_ms"] = measured[r["file"]]
-        report = {"model": args.model.name, "data": str(args.data), "split": args.split, "imgsz": args.imgsz,
+        report = {"model": source_model.name, "pruning": pruning, "data": str(args.data), "split": args.split, "imgsz": args.imgsz,
                   "method": args.method, "full_int8": args.full_int8,
                   "qat_epochs": args.epochs if args.method == "qat" else None, "max_drop": args.max_drop, "scoring_images": len(inputs.scoring_images),
                   "reps": args.reps, "environment": environment(args.engines), "stage_seconds": times, "rows": rows}
@@ -234,7 +272,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--full-int8", action="store_true",
                     help="quantize the head's decoding too, for integer-only accelerators (files *_full_int8*)")
     ap.add_argument("--epochs", type=int, default=5, help="qat: fine-tuning epochs over the train split")
-    ap.add_argument("--seed", type=int, default=0, help="qat: the fine-tuning's seed")
+    ap.add_argument("--seed", type=int, default=0, help="qat, --prune: the fine-tuning's seed")
+    ap.add_argument("--prune", type=float, default=None, metavar="R",
+                    help="first prune channels until at least this share of the MACs is gone (e.g. 0.3)")
+    ap.add_argument("--prune-steps", type=int, default=3, help="--prune: pruning steps, each fine-tuned")
+    ap.add_argument("--prune-epochs", type=int, default=10, help="--prune: fine-tuning epochs after each step")
+    ap.add_argument("--distill", type=Path, default=None, metavar="TEACHER.pt",
+                    help="--prune: distil the fine-tuning from this trained detector of the same classes")
     ap.add_argument("--calib", type=int, default=300, help="calibration images from the train split")
     ap.add_argument("--max-drop", type=float, default=0.5, help="mAP50-95 points an int8 file may lose vs fp32")
     ap.add_argument("--allow-drop", action="store_true", help="exit 0 even when an int8 file is over --max-drop")
@@ -249,9 +293,15 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still removes its temporary folder
     try:
-        require_packages(args.engines, qat=args.method == "qat")
-        if args.imgsz < 32 or args.imgsz % 32 or min(args.calib, args.reps, args.epochs) < 1 or args.warmup < 0:
-            raise OptimizeError("--imgsz must be a multiple of 32, --calib, --reps and --epochs >= 1, --warmup >= 0")
+        require_packages(args.engines, qat=args.method == "qat", prune=args.prune is not None)
+        if args.imgsz < 32 or args.imgsz % 32 or min(args.calib, args.reps, args.epochs, args.prune_steps,
+                                                      args.prune_epochs) < 1 or args.warmup < 0:
+            raise OptimizeError("--imgsz must be a multiple of 32; --calib, --reps, --epochs, --prune-steps and "
+                                "--prune-epochs >= 1; --warmup >= 0")
+        if args.prune is not None and not 0 < args.prune < 0.9:
+            raise OptimizeError("--prune is the share of the MACs to remove: more than 0, less than 0.9")
+        if args.distill and args.prune is None:
+            raise OptimizeError("--distill guides the pruning's fine-tuning: give --prune too")
         return optimize(args)
     except OptimizeError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -29,8 +29,9 @@ class Inputs:
     scoring_images: list[Path]
 
 
-def require_packages(engines: list[str], qat: bool = False) -> None:
-    needed = [*COMMON_PACKAGES, *(module for engine in engines for module in TOOLS[engine]), *(["nncf"] * qat)]
+def require_packages(engines: list[str], qat: bool = False, prune: bool = False) -> None:
+    needed = [*COMMON_PACKAGES, *(module for engine in engines for module in TOOLS[engine]), *(["nncf"] * qat),
+              *(["torch_pruning"] * prune)]
     missing = [m for m in dict.fromkeys(needed) if importlib.util.find_spec(m) is None]
     if missing:
         raise OptimizeError(f"needs {', '.join(missing)} (the [optimize] extra): {INSTALL}")
@@ -76,8 +77,31 @@ def check_inputs(checkpoint: Path, data_yaml: Path, split: str, train_labels: bo
         raise OptimizeError(f"the model's classes {list(names.values())} are not {data_yaml}'s names "
                             f"{list(data_names.values())}")
     for name, images, needed, purpose in ((split, scoring_images, True, "to score on"),
-                                          ("train", train_images, train_labels, "to fine-tune on (--method qat)")):
+                                          ("train", train_images, train_labels,
+                                           "to fine-tune on (--method qat, --prune)")):
         if needed and not any(has_labels(image) for image in images):
             raise OptimizeError(f"the {name!r} split of {data_yaml} has no labels {purpose} (YOLO layout: "
                                 f".../labels/<split>/<image>.txt beside .../images/<split>/)")
     return Inputs(names, train_images, scoring_images)
+
+
+def check_teacher(teacher: Path, names: dict[int, str]) -> None:
+    """A --distill teacher is a detection checkpoint of the same classes."""
+    teacher_names = detection_model_names(teacher)
+    if teacher_names != names:
+        raise OptimizeError(f"the teacher {teacher} detects {list(teacher_names.values())}, the model "
+                            f"{list(names.values())}")
+
+
+def validation_images(data_yaml: Path, inputs: Inputs) -> list[Path]:
+    """What a fine-tuning validates on to pick its best epoch: the labelled val split, else 10% of the train split
+    (never the split the report scores, unless that is val)."""
+    try:
+        val, _ = split_images(data_yaml, "val")
+    except DatasetError:
+        val = []
+    labelled = [p for p in val if has_labels(p)]
+    if labelled:
+        return labelled
+    train = [p for p in inputs.train_images if has_labels(p)]
+    return train[:: max(1, len(train) // max(1, len(train) // 10))][: max(1, len(train) // 10)]

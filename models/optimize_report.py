@@ -59,6 +59,7 @@ def markdown(report: dict) -> str:
              f"latency: median ms of the bare engine run / Detector.predict on a {FRAME} frame, measured on "
              f"{env['cpu']} ({env['cores']} cores), {report['reps']} alternated runs. Drop: mAP50-95 points below "
              f"the fp32 file of the same engine (at most {report['max_drop']}).", "",
+             *pruning_lines(report.get("pruning")),
              "| file | engine | precision | size MB | mAP50-95 | mAP50 | drop | "
              + " | ".join(f"ms, {t} thread{'s' * (t > 1)}" for t in threads) + " | status | deploy |",
              "|---|---|---|---:|---:|---:|---:|" + "---:|" * len(threads) + "---|---|"]
@@ -69,6 +70,18 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['file']} | {r['engine']} | {r['precision']} | {r['size_mb']:.2f} | {r['map50_95']:.3f} | "
                      f"{r['map50']:.3f} | {drop} | {times} | {r['status']} | `{r['deploy']}` |")
     return "\n".join(lines) + "\n"
+
+
+def pruning_lines(pruning: dict | None) -> list[str]:
+    if not pruning:
+        return []
+    steps = ", ".join(f"{s['macs'] / 1e6:.0f} M (ratio {s['ratio']:.3f}, val mAP50-95 {s['map50_95']:.3f})"
+                      for s in pruning["steps"])
+    teacher = f", distilled from {pruning['teacher']}" if pruning["teacher"] else ""
+    return [f"Pruned first: {pruning['macs_before'] / 1e6:.0f} M MACs to {pruning['macs_after'] / 1e6:.0f} M "
+            f"({1 - pruning['macs_after'] / pruning['macs_before']:.0%} fewer; asked {pruning['target']:.0%}) in "
+            f"{len(pruning['steps'])} steps, {pruning['fine_tune_epochs']} fine-tuning epochs in all{teacher} "
+            f"(seed {pruning['seed']}); after each step: {steps}.", ""]
 
 
 def plot(report: dict, out: Path) -> None:

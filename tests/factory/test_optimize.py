@@ -213,6 +213,7 @@ def bad_inputs(data, tmp_path_factory) -> dict[str, tuple[list[str], str]]:
     tmp, root = tmp_path_factory.mktemp("bad-inputs"), data.parent
     (tmp / "garbage.pt").write_text("not a checkpoint")
     YOLO("yolov8n-seg.yaml").save(tmp / "seg.pt")
+    YOLO("yolov8n.yaml").save(tmp / "coco.pt")  # a detector of 80 other classes
     (tmp / "empty" / "images" / "train").mkdir(parents=True)
     shutil.copytree(root / "images" / "val", tmp / "unlabelled" / "images" / "val")
     good = ["--data", str(data)]
@@ -235,11 +236,16 @@ def bad_inputs(data, tmp_path_factory) -> dict[str, tuple[list[str], str]]:
         "qat on an unlabelled train split": ([str(CHECKPOINT), "--method", "qat", "--data", str(write_yaml(
             tmp / "e.yaml", tmp / "unlabelled", train="images/val", val=str(root / "images" / "val")))],
             "no labels to fine-tune on"),
+        "teacher of other classes": ([str(CHECKPOINT), *good, "--prune", "0.3", "--distill", str(tmp / "coco.pt")],
+                                     "the teacher"),
+        "distill without prune": ([str(CHECKPOINT), *good, "--distill", str(CHECKPOINT)], "give --prune too"),
+        "prune out of range": ([str(CHECKPOINT), *good, "--prune", "0.95"], "less than 0.9"),
     }
 
 
 CASES = ["missing checkpoint", "not a checkpoint", "segmentation model", "missing data yaml", "no val split",
-         "other class names", "empty train split", "unlabelled val split", "qat on an unlabelled train split"]
+         "other class names", "empty train split", "unlabelled val split", "qat on an unlabelled train split",
+         "teacher of other classes", "distill without prune", "prune out of range"]
 
 
 def run_refused(args: list[str], runs: Path, capsys) -> str:

@@ -1,0 +1,79 @@
+"""yolo-edge-optimize --prune: a checkpoint pruned in steps (models/prune.py), fine-tuned after each step with
+ultralytics' own trainer (its augmentation, loss, EMA and schedule), optionally distilled from a teacher through
+ultralytics' knowledge distillation (`distill_model=`: the teacher's neck features, weighted by its scores).
+
+Step k of n removes k/n of the asked share of the MACs (each step from the fine-tuned model of the one before),
+so that fine-tuning recovers from small cuts instead of one large one.
+"""
+from __future__ import annotations
+
+from . import settings  # noqa: F401  (must precede ultralytics)
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ultralytics.models.yolo.detect import DetectionTrainer
+
+from .prune import macs, prune_to_macs
+
+BATCH = 16
+
+
+class PrunedTrainer(DetectionTrainer):
+    """ultralytics' detection trainer on the module it is given: its own get_model would rebuild the model from the
+    yaml at the unpruned widths."""
+
+    def get_model(self, cfg=None, weights=None, verbose=True):
+        return weights
+
+
+@dataclass
+class PruneStep:
+    ratio: float  # the uniform channel ratio that step applied
+    macs: int
+    map50_95: float  # ultralytics' own validation of the fine-tuned step on the val split
+
+
+def training_yaml(names: dict[int, str], train: list[Path], val: list[Path], folder: Path) -> Path:
+    """A data yaml ultralytics reads whatever the current folder: image lists with absolute paths."""
+    (folder / "train.txt").write_text("".join(f"{p.resolve()}\n" for p in train))
+    (folder / "val.txt").write_text("".join(f"{p.resolve()}\n" for p in val))
+    data = {"path": str(folder.resolve()), "train": "train.txt", "val": "val.txt", "names": names}
+    path = folder / "data.yaml"
+    path.write_text(json.dumps(data))  # JSON is YAML
+    return path
+
+
+def prune_and_fine_tune(checkpoint: Path, target: float, steps: int, epochs: int, imgsz: int, data: Path,
+                        seed: int, teacher: Path | None, folder: Path) -> tuple[Path, list[PruneStep], int]:
+    """Prune `checkpoint` until `target` of its MACs are gone, in `steps` steps of `epochs` fine-tuning epochs each;
+    returns (folder/<stem>-pruned.pt, the steps, the MACs before)."""
+    import torch
+    from ultralytics import YOLO
+
+    model = YOLO(str(checkpoint))
+    before = macs(model.model.float(), imgsz)
+    done, current = [], checkpoint
+    for step in range(1, steps + 1):
+        share = target * step / steps
+        model = YOLO(str(current))
+        pruned, ratio, _, after = prune_to_macs(model.model.float(), 1 - (1 - share) * before / macs(
+            model.model.float(), imgsz), imgsz)
+        print(f"[prune] step {step}/{steps}: channel ratio {ratio:.3f}, {after / 1e6:.0f} M MACs "
+              f"({1 - after / before:.0%} fewer than the source)", flush=True)
+        model.model = pruned
+        overrides = dict(data=str(data), imgsz=imgsz, epochs=epochs, batch=BATCH, workers=0, seed=seed,
+                         deterministic=True, pretrained=True, amp=False, plots=False, cache=False,
+                         project=str(folder / "runs"), name=f"step{step}", exist_ok=True, val=True,
+                         warmup_epochs=min(1, epochs - 1), close_mosaic=max(1, epochs // 3),
+                         device="0" if torch.cuda.is_available() else "cpu")
+        if teacher is not None:
+            overrides["distill_model"] = str(teacher)
+        model.train(trainer=PrunedTrainer, **overrides)
+        current = Path(model.trainer.best)
+        metrics = model.trainer.metrics or {}
+        done.append(PruneStep(round(ratio, 4), after, round(float(metrics.get("metrics/mAP50-95(B)", 0.0)), 4)))
+    dest = folder / f"{checkpoint.stem}-pruned.pt"
+    dest.write_bytes(current.read_bytes())
+    return dest, done, before
