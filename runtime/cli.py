@@ -21,13 +21,14 @@ from runtime import __version__
 from runtime.detector import Detector
 from runtime.draw import annotate
 from runtime.engines import model_size
-from runtime.errors import InvalidFrameError, OutputError, YoloEdgeError
+from runtime.errors import InvalidFrameError, OutputError, SourceError, YoloEdgeError
 from runtime.options import DetectorOptions
-from runtime.sources import Video, expand_sources, output_names, read_image
+from runtime.sources import STREAM_KINDS, VIDEO_SUFFIXES, expand_sources, output_names, read_image
 
 USER_ERROR = 2
 SOME_FILES_FAILED = 1
 CLOSED_PIPE = 141
+INTERRUPTED = 130  # 128 + SIGINT
 # Options that choose which detections are kept; `info` and `val` (which pins them) take only the others.
 SELECTION_OPTIONS = ("conf", "iou", "max_det", "classes", "agnostic")
 PREDICT_OPTIONS = tuple(DetectorOptions.model_fields)
@@ -79,19 +80,36 @@ def given_options(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 
 
 def cmd_predict(args) -> int:
-    sources = expand_sources(args.source)
+    sources = expand_sources(args.source, STREAM_KINDS)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise OutputError("--max-frames must be at least 1")
     detector = Detector(args.model, **given_options(args, PREDICT_OPTIONS))
-    folder = output_folder(Path(args.save)) if args.save else None
-    saved = [folder / name if folder else None for name in output_names(sources)]
+    saved = save_paths(args.save, sources)
     failures = 0
     for source, save_to in zip(sources, saved):
-        predict_source = predict_video if source.kind == "video" else predict_image
         try:
-            predict_source(detector, source.path, args.json, save_to)
-        except InvalidFrameError as exc:  # one bad file does not stop the batch
+            if source.kind == "image":
+                predict_image(detector, source.path, args.json, save_to)
+            else:
+                predict_stream(detector, source, args, save_to)
+        except (InvalidFrameError, SourceError) as exc:  # one bad file does not stop the batch
             print(f"yolo-edge: {exc}", file=sys.stderr)
             failures += 1
     return SOME_FILES_FAILED if failures else 0
+
+
+def save_paths(save: str | None, sources) -> list[Path | None]:
+    """Where each source's annotated copy goes: --save names a folder, or (for one video or live source) a video
+    file such as out.mp4."""
+    if not save:
+        return [None] * len(sources)
+    if Path(save).suffix.lower() in VIDEO_SUFFIXES:
+        if len(sources) != 1 or sources[0].kind == "image":
+            raise OutputError(f"--save {save!r} names a video: give one video, camera or stream (or a folder)")
+        Path(save).parent.mkdir(parents=True, exist_ok=True)
+        return [Path(save)]
+    folder = output_folder(Path(save))
+    return [folder / name for name in output_names(sources)]
 
 
 def output_folder(path: Path) -> Path:
@@ -104,7 +122,7 @@ def output_folder(path: Path) -> Path:
     return path
 
 
-def report(detections, source: Path, as_json: bool, frame_index: int | None = None) -> None:
+def report(detections, source: Path | str, as_json: bool, frame_index: int | None = None) -> None:
     """One JSON line, or one human-readable line, per image or video frame; flushed, so a reader gets each line as
     its frame is done."""
     if as_json:
@@ -126,21 +144,36 @@ def predict_image(detector: Detector, path: Path, as_json: bool, save_to: Path |
         raise OutputError(f"cannot write {str(save_to)!r}")
 
 
-def predict_video(detector: Detector, path: Path, as_json: bool, save_to: Path | None) -> None:
-    """Every frame of a video file, decoded one at a time; --save writes an annotated <stem>.mp4, closed (so
-    playable) however the run ends."""
+def predict_stream(detector: Detector, source, args, save_to: Path | None) -> None:
+    """A video, camera or stream URL through Detector.stream (decode, letterbox and inference overlapped); --save
+    writes an annotated video, closed (so playable) however the run ends (Ctrl-C included). The stream's metrics
+    go to stderr at the end."""
     writer = None
+    stream = detector.stream(source, policy=args.policy, max_frames=args.max_frames)
+    summary = lambda: print(f"yolo-edge: {source.name}: {stream.metrics.summary()}", file=sys.stderr)  # noqa: E731
     try:
-        with Video(path) as video:
-            for index, frame in enumerate(video):
-                detections = detector.predict(frame)
-                report(detections, path, as_json, index)
+        with stream:
+            for result in stream:
+                report(result.detections, source.name, args.json, result.index)
                 if save_to:
-                    writer = writer or video_writer(save_to, video.fps, frame)
-                    writer.write(annotate(frame, detections))
+                    writer = writer or video_writer(save_to, source_fps(source), result.frame)
+                    writer.write(annotate(result.frame, result.detections))
+        summary()
+    except KeyboardInterrupt:
+        summary()
+        raise
     finally:
         if writer is not None:
             writer.release()
+
+
+def source_fps(source) -> float:
+    """The frame rate to write an annotated copy at: the video's own, else 30."""
+    capture = cv2.VideoCapture(str(source.path)) if source.kind == "video" else None
+    fps = capture.get(cv2.CAP_PROP_FPS) if capture is not None else 0.0
+    if capture is not None:
+        capture.release()
+    return fps if 1 <= fps <= 240 else 30.0
 
 
 def video_writer(path: Path, fps: float, frame) -> cv2.VideoWriter:
@@ -208,11 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
         return p
 
-    predict = command("predict", "detect objects in images and videos", cmd_predict)
-    predict.add_argument("source", nargs="+", help="image or video files, or folders of them")
-    predict.add_argument("--save", metavar="DIR", help="write annotated images (and <video stem>.mp4) here; a name "
-                         "two sources share gets _1, _2, ... in the order given instead of overwriting")
+    predict = command("predict", "detect objects in images, videos, cameras and streams", cmd_predict)
+    predict.add_argument("source", nargs="+", help="image or video files, folders of them, a camera (0, /dev/video0) "
+                         "or a stream URL (rtsp://, http://, ...)")
+    predict.add_argument("--save", metavar="DIR|FILE.mp4", help="write annotated images (and <video stem>.mp4) "
+                         "into folder DIR, a name two sources share getting _1, _2, ... instead of overwriting; "
+                         "or, for one video, camera or stream, the annotated video FILE.mp4")
     predict.add_argument("--json", action="store_true", help="one JSON line per image or video frame")
+    predict.add_argument("--policy", choices=("latest", "all"), default=None,
+                         help="frames a slower engine cannot keep up with: latest drops the stale ones (default for "
+                              "cameras and streams), all keeps every frame (default for files)")
+    predict.add_argument("--max-frames", type=int, default=None, metavar="N",
+                         help="stop each video, camera or stream after N results (live sources run until Ctrl-C "
+                              "otherwise)")
     add_option_flags(predict, PREDICT_OPTIONS)
 
     info = command("info", "engine, input, class names and size of a model", cmd_info)
@@ -245,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         stdout_to_devnull()
         return CLOSED_PIPE
+    except KeyboardInterrupt:  # Ctrl-C: streams closed, videos finalized on the way out
+        return INTERRUPTED
 
 
 def stdout_to_devnull() -> None:

@@ -45,24 +45,45 @@ class Detector:
     def _input_tensor(self) -> InputTensor:
         tensor = getattr(self._local, "tensor", None)
         if tensor is None:
-            tensor = self._local.tensor = InputTensor(self.engine.input, self.input_hw)
+            tensor = self._local.tensor = self.new_input_tensor()
         return tensor
 
     def predict(self, frame: np.ndarray | str | Path) -> Detections:
         """Detect objects in one BGR uint8 frame (or an image file)."""
         t0 = time.perf_counter()
-        frame = as_bgr(read_image(frame) if isinstance(frame, (str, Path)) else frame)
         tensor = self._input_tensor()
-        box = tensor.fill(frame)
+        box = self.letterbox(frame, tensor)
         t1 = time.perf_counter()
         raw = self.engine.run(tensor.value())
         t2 = time.perf_counter()
+        return self.detections(raw, box, (t1 - t0) * 1e3, (t2 - t1) * 1e3, t2)
+
+    def letterbox(self, frame: np.ndarray | str | Path, tensor: InputTensor) -> Letterbox:
+        """The preprocess stage: the frame (or image file) letterboxed into `tensor`, an InputTensor of this
+        detector (`new_input_tensor`); returns where the frame lies in it."""
+        return tensor.fill(as_bgr(read_image(frame) if isinstance(frame, (str, Path)) else frame))
+
+    def new_input_tensor(self) -> InputTensor:
+        return InputTensor(self.engine.input, self.input_hw)
+
+    def detections(self, raw: np.ndarray, box: Letterbox, preprocess_ms: float, inference_ms: float,
+                   post_start: float) -> Detections:
+        """The postprocess stage: the engine's raw output for the frame at `box` as Detections (its times: the two
+        stages before and this one, which began at perf_counter() `post_start`)."""
         xyxy, confidence, class_id = self._postprocess(raw, box)
-        t3 = time.perf_counter()
-        times = StageTimes.model_construct(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, postprocess=(t3 - t2) * 1e3)
+        post_ms = (time.perf_counter() - post_start) * 1e3
+        times = StageTimes.model_construct(preprocess=preprocess_ms, inference=inference_ms, postprocess=post_ms)
         # The arrays come typed and shaped from postprocess: skip re-validating them on the hot path.
         return Detections.model_construct(xyxy=xyxy, confidence=confidence, class_id=class_id, names=self.names,
                                           image_shape=box.frame_hw, times=times)
+
+    def stream(self, source, policy: str | None = None, **options):
+        """Detections of every frame of a camera, stream URL, video, image folder or iterable of frames, through a
+        pipelined loop (runtime/stream.py): `for result in detector.stream("rtsp://..."):` or as a context
+        manager. policy "latest" (live default) drops stale frames, "all" (file default) loses none."""
+        from runtime.stream import Stream
+
+        return Stream(self, source, policy=policy, **options)
 
     def predict_batch(self, frames) -> list[Detections]:
         """One Detections per frame; the models are batch-1, so frames run one after another."""

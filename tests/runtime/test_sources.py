@@ -12,7 +12,7 @@ import pytest
 from helpers import SHIPPED, sample_paths, write_video
 from runtime import Detector, InvalidFrameError
 from runtime.errors import SourceError
-from runtime.sources import Source, Video, expand_sources, output_names, read_image
+from runtime.sources import Source, expand_sources, output_names, read_image
 
 
 def test_read_image_says_whether_the_file_is_missing_or_not_an_image(tmp_path):
@@ -62,18 +62,6 @@ def test_a_folder_without_frames_or_a_file_of_another_kind_is_a_source_error(tmp
 def test_a_missing_file_is_kept_so_that_reading_it_says_so(tmp_path):
     assert expand_sources([tmp_path / "gone.jpg", tmp_path / "gone.mp4"]) == [
         Source("image", tmp_path / "gone.jpg"), Source("video", tmp_path / "gone.mp4")]
-
-
-def test_video_yields_every_frame_and_reports_missing_or_unreadable_files(tmp_path):
-    frames = [cv2.resize(cv2.imread(str(p)), (160, 120)) for p in sample_paths()]
-    write_video(tmp_path / "clip.mp4", frames)
-    with Video(tmp_path / "clip.mp4") as video:
-        assert video.fps == pytest.approx(5.0) and len(list(video)) == len(frames)
-    with pytest.raises(InvalidFrameError, match="no such file"):
-        Video(tmp_path / "gone.mp4")
-    (tmp_path / "broken.mp4").write_bytes(b"not a video" * 100)
-    with pytest.raises(InvalidFrameError, match="cannot open a video .* not a readable video"):
-        Video(tmp_path / "broken.mp4")
 
 
 def test_output_names_never_give_two_sources_one_file(tmp_path):

@@ -1,0 +1,174 @@
+"""Detector.stream on files, folders and iterables of frames: the same detections as predict, in order; the two
+policies; bounded hand-offs under a slow consumer; closing from anywhere (runtime/stream.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import SHIPPED, decoded_frames, sample_paths, shared_detector, write_video
+from runtime.errors import InvalidFrameError, SourceError
+from runtime.sources import Source
+from runtime.stream import Stream
+
+ENGINES = list(SHIPPED)
+# Frames in flight at most: the hand-offs (2 each for "all"), three input tensors, one in the caller's hands.
+IN_FLIGHT = 2 + 2 + 2 + 3 + 1
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, samples):
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    write_video(path, [cv2.resize(f, (640, 360)) for f in samples] * 4, fps=30)
+    return path
+
+
+def paced(frames, fps: float, count: int | None = None):
+    """An endless (or count-long) live-like source: the frames in turn, one each 1/fps seconds."""
+    index = 0
+    while count is None or index < count:
+        time.sleep(1 / fps)
+        yield frames[index % len(frames)]
+        index += 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_video_streams_every_frame_in_order_with_predicts_detections(engine, clip):
+    detector = shared_detector(SHIPPED[engine])
+    with detector.stream(clip) as stream:
+        assert stream.policy == "all"
+        results = list(stream)
+    frames = decoded_frames(clip)
+    assert [r.index for r in results] == list(range(len(frames)))
+    for result, frame in zip(results, frames):
+        np.testing.assert_array_equal(result.frame, frame)
+        serial = detector.predict(frame)
+        np.testing.assert_array_equal(result.detections.xyxy, serial.xyxy)
+        np.testing.assert_array_equal(result.detections.class_id, serial.class_id)
+        assert result.age_ms > 0 and result.detections.times.inference > 0
+    assert [e.kind for e in stream.events] == ["opened", "ended"] and not stream.running
+    m = stream.metrics
+    assert m.captured == m.inferred == m.delivered == len(frames) and m.dropped == 0
+
+
+def test_folders_and_iterables_stream_their_frames(samples, tmp_path):
+    detector = shared_detector(SHIPPED["onnxruntime"])
+    from_list = [r.detections for r in detector.stream(samples)]
+    assert len(from_list) == len(samples)
+    for frame, detections in zip(samples, from_list):
+        np.testing.assert_array_equal(detections.xyxy, detector.predict(frame).xyxy)
+    folder = sample_paths()[0].parent
+    results = list(detector.stream(folder))
+    assert len(results) == len(sample_paths())
+    for result, path in zip(results, sample_paths()):
+        np.testing.assert_array_equal(result.frame, cv2.imread(str(path)))
+    one = list(detector.stream(str(sample_paths()[0])))
+    assert len(one) == 1 and one[0].index == 0
+
+
+def test_latest_gives_the_newest_frames_and_counts_what_it_drops(samples):
+    """A consumer slower than the source: results skip frames (dropped, counted) but stay in order and fresh: a
+    result is at most a few frames behind the newest (with "all" it would be IN_FLIGHT behind)."""
+    detector = shared_detector(SHIPPED["onnxruntime"])
+    with detector.stream(paced(samples, fps=60, count=90), policy="latest") as stream:
+        seen = []
+        for result in stream:
+            seen.append(result.index)
+            assert stream.metrics.captured - 1 - result.index <= 4
+            time.sleep(0.05)
+    assert seen == sorted(seen) and len(set(seen)) == len(seen) and len(seen) < 60
+    m = stream.metrics
+    assert m.dropped > 0 and m.delivered + m.dropped == m.captured == 90
+
+
+def test_a_slow_consumer_of_all_holds_back_the_source_instead_of_queueing(samples):
+    detector = shared_detector(SHIPPED["onnxruntime"])
+    source = iter(paced(samples, fps=1000))  # endless and far faster than the consumer
+    with detector.stream(source, policy="all") as stream:
+        for count, result in enumerate(stream, 1):
+            time.sleep(0.02)
+            assert result.index == count - 1
+            assert stream.metrics.captured - count <= IN_FLIGHT
+            if count == 30:
+                break
+    assert stream.metrics.dropped == 0 and not stream.running
+
+
+def test_max_frames_and_breaking_out_stop_every_thread(clip):
+    detector = shared_detector(SHIPPED["onnxruntime"])
+    stream = detector.stream(clip, max_frames=5)
+    assert [r.index for r in stream] == [0, 1, 2, 3, 4] and not stream.running
+    stream = detector.stream(clip)
+    for _ in stream:
+        break
+    time.sleep(0.01)
+    assert not stream.running
+
+
+def test_close_from_another_thread_stops_an_endless_stream_within_a_second(samples):
+    detector = shared_detector(SHIPPED["onnxruntime"])
+    stream = detector.stream(paced(samples, fps=30))
+    threading.Timer(0.5, stream.close).start()
+    start = time.perf_counter()
+    count = sum(1 for _ in stream)
+    assert count > 3 and time.perf_counter() - start < 0.5 + 1.0
+    assert not stream.running
+    assert [t for t in threading.enumerate() if t.name.startswith("stream-")] == []
+
+
+def test_bad_sources_raise_one_typed_error(samples, tmp_path):
+    detector = shared_detector(SHIPPED["onnxruntime"])
+    with pytest.raises(SourceError, match="no such file"):
+        detector.stream(tmp_path / "missing.mp4")
+    (tmp_path / "broken.mp4").write_bytes(b"not a video" * 100)
+    with pytest.raises(SourceError, match="cannot open a video from .*broken.mp4.*not a readable video"):
+        list(detector.stream(tmp_path / "broken.mp4"))
+    with pytest.raises(SourceError, match="cannot stream"):
+        detector.stream(3.5)
+    with pytest.raises(ValueError, match="policy"):
+        detector.stream(samples, policy="newest")
+    with pytest.raises(InvalidFrameError):  # a bad frame in the middle ends the stream with the frame's error
+        list(detector.stream([samples[0], np.zeros((4, 4, 7), np.uint8)]))
+
+    def failing():
+        yield samples[0]
+        raise OSError("camera unplugged")
+
+    with pytest.raises(OSError, match="unplugged"):
+        list(detector.stream(failing()))
+    assert [t for t in threading.enumerate() if t.name.startswith("stream-")] == []
+
+
+@pytest.mark.parametrize("given, kind, target", [
+    ("0", "camera", 0), (2, "camera", 2), ("/dev/video0", "camera", "/dev/video0"),
+    ("rtsp://127.0.0.1:8554/cam", "url", "rtsp://127.0.0.1:8554/cam"),
+    ("http://host/live.mjpg?x=1", "url", "http://host/live.mjpg?x=1"), ("clip.mp4", "video", "clip.mp4")])
+def test_sources_name_cameras_and_urls_untouched(given, kind, target):
+    source = Source.of(given)
+    assert source.kind == kind and source.capture_target() == target
+    assert source.live == (kind in ("camera", "url"))
+    assert Stream.__init__  # the stream takes each of them (tested with a real RTSP server in test_stream_rtsp.py)
+
+
+CAMERAS = sorted(Path("/dev").glob("video*"))
+
+
+@pytest.mark.skipif(not CAMERAS, reason="no /dev/video* camera on this machine (CI and the arm64 lane have none)")
+def test_a_camera_device_streams_live_frames():
+    detector = shared_detector(SHIPPED["onnxruntime"])
+    with detector.stream(str(CAMERAS[0]), max_frames=5) as stream:
+        assert stream.policy == "latest"
+        results = list(stream)
+    assert len(results) == 5 and all(r.frame.ndim == 3 for r in results)
+
+
+@pytest.mark.skipif(bool(CAMERAS), reason="a camera is attached: the no-camera error cannot be shown")
+def test_a_camera_that_is_not_there_is_one_error():
+    detector = shared_detector(SHIPPED["onnxruntime"])
+    with pytest.raises(SourceError, match="cannot open a video from '/dev/video0'"):
+        list(detector.stream("/dev/video0"))
