@@ -28,7 +28,9 @@ install-test: $(VENV)/.test
 demo: install
 	$(PY) -m runtime.demo --out build/demo $(DEMO_MODELS) --images models/samples
 
+# The stream tests' RTSP server runs on Debian's GStreamer (installed once, as root; skipped without it).
 test: install-test
+	tests/install-stream-tools.sh
 	$(PY) -m pytest -q
 
 # The runtime's tests on linux/aarch64 under QEMU (root; caches the rootfs and wheels in build/arm64/).
