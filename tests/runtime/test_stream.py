@@ -24,7 +24,7 @@ IN_FLIGHT = 2 + 2 + 2 + 3 + 1
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, samples):
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    write_video(path, [cv2.resize(f, (640, 360)) for f in samples] * 4, fps=30)
+    write_video(path, [cv2.resize(f, (640, 360)) for f in samples] * 2, fps=30)  # few frames: the arm64 lane
     return path
 
 
@@ -72,14 +72,18 @@ def test_folders_and_iterables_stream_their_frames(samples, tmp_path):
 
 
 def test_latest_gives_the_newest_frames_and_counts_what_it_drops(samples):
-    """A consumer slower than the source: results skip frames (dropped, counted) but stay in order and fresh: a
-    result is at most a few frames behind the newest (with "all" it would be IN_FLIGHT behind)."""
+    """A consumer slower than the source: results skip frames (dropped, counted) but stay in order and fresh. A
+    result's frame waited at most for the engine to finish the frame before it, so its age is at most two frames'
+    processing and a frame interval (with "all" it would grow with the backlog). Relative to the measured
+    processing: the emulated arm64 lane infers ~150x slower."""
     detector = shared_detector(SHIPPED["onnxruntime"])
-    with detector.stream(paced(samples, fps=60, count=90), policy="latest") as stream:
+    fps, slowest = 60, 0.0
+    with detector.stream(paced(samples, fps=fps, count=90), policy="latest") as stream:
         seen = []
         for result in stream:
             seen.append(result.index)
-            assert stream.metrics.captured - 1 - result.index <= 4
+            slowest = max(slowest, result.detections.times.total)
+            assert result.age_ms <= 2 * slowest + 1000 / fps + 30, (result.age_ms, slowest)
             time.sleep(0.05)
     assert seen == sorted(seen) and len(set(seen)) == len(seen) and len(seen) < 60
     m = stream.metrics
@@ -94,7 +98,7 @@ def test_a_slow_consumer_of_all_holds_back_the_source_instead_of_queueing(sample
             time.sleep(0.02)
             assert result.index == count - 1
             assert stream.metrics.captured - count <= IN_FLIGHT
-            if count == 30:
+            if count == 12:
                 break
     assert stream.metrics.dropped == 0 and not stream.running
 
@@ -104,19 +108,29 @@ def test_max_frames_and_breaking_out_stop_every_thread(clip):
     stream = detector.stream(clip, max_frames=5)
     assert [r.index for r in stream] == [0, 1, 2, 3, 4] and not stream.running
     stream = detector.stream(clip)
-    for _ in stream:
+    for result in stream:
         break
-    time.sleep(0.01)
+    deadline = time.perf_counter() + 1.0 + result.detections.times.inference / 1e3
+    while stream.running and time.perf_counter() < deadline:
+        time.sleep(0.01)
     assert not stream.running
 
 
 def test_close_from_another_thread_stops_an_endless_stream_within_a_second(samples):
+    """Within a second of close(), or of the inference running then (which no thread can cut short)."""
     detector = shared_detector(SHIPPED["onnxruntime"])
     stream = detector.stream(paced(samples, fps=30))
-    threading.Timer(0.5, stream.close).start()
-    start = time.perf_counter()
-    count = sum(1 for _ in stream)
-    assert count > 3 and time.perf_counter() - start < 0.5 + 1.0
+    for count, result in enumerate(stream, 1):
+        if count == 1:
+            closing = threading.Timer(0.3, stream.close)
+            closing.start()
+            start = time.perf_counter()
+    closing.join()
+    inference_s = result.detections.times.inference / 1e3
+    assert time.perf_counter() - start < 0.3 + 1.0 + inference_s
+    deadline = time.perf_counter() + 1.0 + inference_s
+    while stream.running and time.perf_counter() < deadline:
+        time.sleep(0.01)
     assert not stream.running
     assert [t for t in threading.enumerate() if t.name.startswith("stream-")] == []
 
