@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from benchmarks.sample import sample_frames
 from models.settings import REPO_ROOT, init_ultralytics
+from runtime.bench import cpu_label
 from runtime import Detector, bench
 from runtime.preprocess import prepare
 
@@ -101,7 +102,7 @@ def markdown(result: dict) -> str:
     env, runs = result["environment"], result["results"]
     states = list(runs)
     lines = [f"Overhead of `Detector.predict` on {result['model']} at frame {result['frame']} "
-             f"({env['date']}, {env['cpu']}, {env['cores']} cores, threads={env['threads']}, "
+             f"({env['date']}, {cpu_label(env)}, {env['cores']} cores, threads={env['threads']}, "
              f"idle gap {result['gap_ms']:.0f} ms; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ")",
              "", "| measure, median (p90) ms | " + " | ".join(f"{s} frame" for s in states) + " |",
              "|---|" + "---:|" * len(states)]

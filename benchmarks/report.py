@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from models.settings import init_ultralytics
-from runtime.bench import STAGES
+from runtime.bench import STAGES, cpu_label
 from runtime.engines import ENGINE_NAMES
 
 REFERENCE_FRAME = "1280x720"  # the frame size the report uses when it was measured
@@ -34,7 +34,7 @@ def bench_markdown(bench: dict) -> str:
             "FPS", "peak RSS MB"] + (["ultralytics predict", "speed-up vs ultralytics", "ours at its engine settings",
                                       "speed-up there"] if compared else [])
     lines = [f"Latency, ms, median (p90) of {s['reps']} repetitions after {s['warmup']} warm-up, "
-             f"{env['date']}, {env['cpu']}, {env['cores']} logical / {env['physical_cores']} physical cores; "
+             f"{env['date']}, {cpu_label(env)}, {env['cores']} logical / {env['physical_cores']} physical cores; "
              f"each step after an idle gap of {s['gap_ms']:g} ms and until the process's threads are quiet, "
              f"steps interleaved and rotated; {versions}.", "",
              "| " + " | ".join(head) + " |", "|---|---|---|---:|---|" + "---:|" * (len(head) - 5)]
@@ -121,7 +121,7 @@ def plot_bench(bench: dict, out: Path) -> Path:
     axes[-1, 0].set_xlabel("ms per frame")
     axes[-1, 0].set_xlim(right=axes[-1, 0].get_xlim()[1] * 1.08)  # room for the value labels
     env = bench["environment"]
-    fig.suptitle(f"{env['cpu']}, {env['cores']} cores, {env['date'][:10]}", fontsize=9)
+    fig.suptitle(f"{cpu_label(env)}, {env['cores']} cores, {env['date'][:10]}", fontsize=9)
     return _save(fig, plt, out)
 
 
@@ -196,7 +196,7 @@ def _fmt(value, spec: str) -> str:
 def report_markdown(report: dict) -> str:
     env, s = report["environment"], report["settings"]
     lines = [f"Size / speed / accuracy. Latency: `Detector.predict` on a {report['frame']} frame, median (p90) of "
-             f"{s['reps']} interleaved repetitions after {s['warmup']} warm-up ({env['date']}, {env['cpu']}, "
+             f"{s['reps']} interleaved repetitions after {s['warmup']} warm-up ({env['date']}, {cpu_label(env)}, "
              f"{env['cores']} cores); mAP on the factory's test split; speed-up vs the fp32 ONNX Runtime model of "
              "the same input size and threads.", "",
              "| model | engine | precision | threads | params | size MB | mAP50-95 | mAP50 | latency ms | "

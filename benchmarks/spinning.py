@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmarks.sample import sample_frames
 from models.settings import REPO_ROOT
+from runtime.bench import cpu_label
 from runtime import Detector, bench
 from runtime.preprocess import prepare
 
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
             print(f"{mode:10s} gap {gap:5g} ms: {results[f'{mode} @ {gap:g} ms']['run_ms']['median']:.2f} ms", flush=True)
     env = {**bench.environment([Detector(args.model).engine.name]), "threads": args.threads}
     record = {"model": args.model.name, "environment": env, "reps": args.reps, "results": results}
-    lines = [f"ONNX Runtime spinning on {args.model.name}, {args.threads} threads ({env['date']}, {env['cpu']}, "
+    lines = [f"ONNX Runtime spinning on {args.model.name}, {args.threads} threads ({env['date']}, {cpu_label(env)}, "
              f"{env['cores']} cores; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ")", "",
              "| idle gap before each run | " + " | ".join(f"{m}: run ms, median (p90) | {m}: CPU ms per frame"
                                                        for m in MODES) + " |",

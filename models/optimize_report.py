@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runtime.bench import detector_steps, interleave, summarize, synthetic_frames
+from runtime.bench import cpu_label, detector_steps, interleave, summarize, synthetic_frames
 from runtime.detector import Detector
 
 FRAME = "1280x720"
@@ -57,7 +57,7 @@ def markdown(report: dict) -> str:
     lines = [f"# {report['model']} at {report['imgsz']} px, {method_label(report)}",
              "", f"Scored on the {report['split']} split of {report['data']} ({report['scoring_images']} images); "
              f"latency: median ms of the bare engine run / Detector.predict on a {FRAME} frame, measured on "
-             f"{env['cpu']} ({env['cores']} cores), {report['reps']} alternated runs. Drop: mAP50-95 points below "
+             f"{cpu_label(env)} ({env['cores']} cores), {report['reps']} alternated runs. Drop: mAP50-95 points below "
              f"the fp32 file of the same engine (at most {report['max_drop']}).", "",
              *pruning_lines(report.get("pruning")),
              "| file | engine | precision | size MB | mAP50-95 | mAP50 | drop | "

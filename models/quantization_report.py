@@ -15,7 +15,7 @@ import json
 import statistics
 from pathlib import Path
 
-from runtime.bench import environment
+from runtime.bench import cpu_label, environment
 
 from .optimize_report import FRAME, labelled_latencies, thread_counts
 
@@ -76,7 +76,7 @@ def timed_files(folder: Path, runs: dict[str, dict]) -> dict[str, Path]:
 def markdown(report: dict) -> str:
     env, threads = report["environment"], thread_counts()
     lines = [f"# PTQ and QAT, head-float int8 and full int8: {report['model']} at {report['imgsz']} px", "",
-             f"Measured {env['date'][:10]} on {env['cpu']} ({env['cores']} cores), versions "
+             f"Measured {env['date'][:10]} on {cpu_label(env)} ({env['cores']} cores), versions "
              + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".",
              f"mAP50-95 on the {report['split']} split ({report['scoring_images']} images); drop: points below the "
              "fp32 file of the same engine, shown as the change in points; QAT: each seed, then their mean.", "",

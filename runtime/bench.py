@@ -120,6 +120,11 @@ def peak_rss_mb() -> float:
     return kb / 2**20 if sys.platform == "darwin" else kb / 2**10
 
 
+# The CPU features that decide int8 and bf16 speed (the same model name comes with and without them).
+SPEED_FLAGS = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16",
+                         "asimddp", "i8mm", "sve"})
+
+
 def environment(engines, modules=()) -> dict:
     """The machine, and the versions of what was measured: numpy, OpenCV, the engines used (and `modules`)."""
     provided = md.packages_distributions()  # import name -> distributions
@@ -127,13 +132,22 @@ def environment(engines, modules=()) -> dict:
     versions = {d: md.version(d) for m in ("numpy", "cv2", *engine_modules, *modules) if m
                 for d in provided.get(m, [])[:1]}
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
     except (OSError, StopIteration):
-        cpu = platform.processor() or platform.machine()
-    return {"date": dt.datetime.now().isoformat(timespec="seconds"), "cpu": cpu, "cores": os.cpu_count(),
+        cpu, flags = platform.processor() or platform.machine(), set()
+    return {"date": dt.datetime.now().isoformat(timespec="seconds"), "cpu": cpu,
+            "isa": sorted(flags & SPEED_FLAGS), "cores": os.cpu_count(),
             "physical_cores": physical_cores(), "machine": platform.machine(), "system": platform.system(),
             "python": platform.python_version(), "versions": versions}
+
+
+def cpu_label(env: dict) -> str:
+    """The CPU as records name it: its model and the features that decide int8/bf16 speed (older records have
+    none)."""
+    isa = env.get("isa")
+    return f"{env['cpu']} ({' '.join(isa)})" if isa else env["cpu"]
 
 
 def detector_steps(detector: Detector, frames: dict[str, np.ndarray], raw: dict, counts: dict) -> list:
@@ -235,7 +249,7 @@ def run_from_args(args) -> int:
     blocks, skipped = plan(args.models, args.threads, args.engines)
     env = environment(sorted({engine for _, engine, _ in blocks}, key=ENGINE_NAMES.index))
     width = max(len(p.name) for p, _, _ in blocks)
-    print(f"{env['cpu']}, {env['cores']} logical / {env['physical_cores']} physical cores; ms, median of {reps} "
+    print(f"{cpu_label(env)}, {env['cores']} logical / {env['physical_cores']} physical cores; ms, median of {reps} "
           f"repetitions after {warmup} warm-up, each step after a {gap_ms:g} ms idle gap")
     print(f"{'model':<{width}} {'engine':<{ENGINE_WIDTH}} {'precision':<9} thr {'frame':>9}  bare ms    pre   "
           "infer   post predict ms (p90)       FPS dets", flush=True)
