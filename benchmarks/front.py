@@ -1,0 +1,152 @@
+"""The accuracy-latency front: which model to deploy at a latency budget, per engine (issue: pruning and
+distillation).
+
+    python -m benchmarks.front build/front --out benchmarks/results/front
+
+Reads FOLDER/<candidate>[-seed<N>]/report.json, yolo-edge-optimize runs scored on one split: each candidate's
+mAP50-95 per engine and precision is the mean of its seeds (each seed listed). Latency is measured again here, one
+file per candidate, engine and precision, all in one alternated loop per thread count (predict at the model's size
+on a 1280x720 frame; each run timed only its own files). Writes OUT.json, OUT.md and OUT.png (a panel per engine and
+thread count), and per engine the candidates that are both faster and more accurate than each baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from pathlib import Path
+
+from models.optimize_report import FRAME, labelled_latencies, thread_counts
+from runtime.bench import cpu_label, environment
+
+SEED = re.compile(r"-seed(\d+)$")
+BASELINES = ("yolov8n-288", "yolov8n-256")  # the same weights exported smaller: the cheapest lighter models
+
+
+def load(folder: Path) -> dict[str, dict]:
+    """{candidate: {"seeds": {name: report}}} from FOLDER/*/report.json."""
+    candidates: dict[str, dict] = {}
+    for path in sorted(folder.glob("*/report.json")):
+        run = path.parent.name
+        candidates.setdefault(SEED.sub("", run), {"seeds": {}})["seeds"][run] = json.loads(path.read_text())
+    if not candidates:
+        raise SystemExit(f"{folder}: no <run>/report.json")
+    return candidates
+
+
+def points(folder: Path, candidates: dict[str, dict]) -> list[dict]:
+    """One point per candidate, engine and precision: mean mAP50-95 over its seeds and the first seed's file."""
+    out = []
+    for name, candidate in candidates.items():
+        reports = candidate["seeds"]
+        first = next(iter(reports))
+        for row in reports[first]["rows"]:
+            precision = "int8" if row["drop"] is not None else "fp32"
+            seeds = {run: next(r["map50_95"] for r in rep["rows"] if r["engine"] == row["engine"]
+                               and (r["drop"] is not None) == (precision == "int8")) for run, rep in reports.items()}
+            out.append({"candidate": name, "engine": row["engine"], "precision": precision,
+                        "file": str(folder / first / row["file"]), "imgsz": reports[first]["imgsz"],
+                        "pruning": reports[first].get("pruning"), "map50_95_seeds": seeds,
+                        "map50_95": round(statistics.mean(seeds.values()), 4)})
+    return out
+
+
+def verdicts(rows: list[dict]) -> list[str]:
+    """Per engine and thread count: the candidates faster and more accurate than each baseline's int8 file."""
+    lines = []
+    for engine in dict.fromkeys(r["engine"] for r in rows):
+        for threads in map(str, thread_counts()):
+            mine = [r for r in rows if r["engine"] == engine]
+            for base_name in BASELINES:
+                base = next((r for r in mine if r["candidate"] == base_name and r["precision"] == "int8"), None)
+                if base is None:
+                    continue
+                ms = base["latency_ms"][threads]["predict"]
+                better = [r for r in mine if r["candidate"] not in (base_name, *BASELINES)
+                          and r["latency_ms"][threads]["predict"] < ms and r["map50_95"] > base["map50_95"]]
+                found = ", ".join(f"{r['candidate']} {r['precision']} ({r['map50_95']:.3f}, "
+                                  f"{r['latency_ms'][threads]['predict']:.1f} ms)" for r in better) or "none"
+                lines.append(f"- {engine}, {threads} thread(s): faster and more accurate than {base_name} int8 "
+                             f"({base['map50_95']:.3f}, {ms:.1f} ms): {found}")
+    return lines
+
+
+def markdown(report: dict) -> str:
+    env, threads = report["environment"], thread_counts()
+    lines = [f"# Accuracy against latency ({report['split']} split, {report['images']} images)", "",
+             f"Measured {env['date']} on {cpu_label(env)}, {env['cores']} cores; "
+             + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ". Latency: median ms of Detector.predict "
+             f"on a {FRAME} frame, every file in one alternated loop ({report['reps']} runs). mAP50-95: mean of the "
+             "seeds (each in brackets).", "",
+             "| candidate | engine | precision | imgsz | mAP50-95 (seeds) | "
+             + " | ".join(f"ms, {t} thread{'s' * (t > 1)}" for t in threads) + " |",
+             "|---|---|---|---:|---:|" + "---:|" * len(threads)]
+    for r in sorted(report["rows"], key=lambda r: (r["engine"], r["precision"], -r["map50_95"])):
+        seeds = " / ".join(f"{v:.3f}" for v in r["map50_95_seeds"].values())
+        lines.append(f"| {r['candidate']} | {r['engine']} | {r['precision']} | {r['imgsz']} | {r['map50_95']:.3f} "
+                     f"({seeds}) | " + " | ".join(f"{r['latency_ms'][str(t)]['predict']:.1f}" for t in threads) + " |")
+    return "\n".join(lines + ["", *report["verdicts"]]) + "\n"
+
+
+def plot(report: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401
+
+    rows, threads = report["rows"], thread_counts()
+    engines = list(dict.fromkeys(r["engine"] for r in rows))
+    names = list(dict.fromkeys(r["candidate"] for r in rows))
+    colours = dict(zip(names, plt.get_cmap("tab10").colors))
+    fig, axes = plt.subplots(len(threads), len(engines), figsize=(12, 4 * len(threads)), squeeze=False)
+    for i, t in enumerate(threads):
+        for j, engine in enumerate(engines):
+            ax = axes[i][j]
+            for r in (r for r in rows if r["engine"] == engine):
+                ax.scatter(r["latency_ms"][str(t)]["predict"], r["map50_95"], color=colours[r["candidate"]],
+                           marker="o" if r["precision"] == "int8" else "s", s=36,
+                           label=f"{r['candidate']} {r['precision']}")
+            ax.set_title(f"{engine}, {t} thread{'s' * (t > 1)}", fontsize=10)
+            ax.set_xlabel(f"predict ms ({FRAME} frame)")
+            ax.set_ylabel("mAP50-95")
+            ax.grid(alpha=0.3)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3f"))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    env = report["environment"]
+    fig.suptitle(f"circles int8, squares fp32 — {cpu_label(env)}, {env['cores']} cores, {env['date'][:10]}",
+                 fontsize=9)
+    fig.tight_layout(rect=(0, 0.12, 1, 0.97))
+    fig.savefig(out, dpi=75)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--out", type=Path, required=True, help="writes OUT.json, OUT.md and OUT.png")
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    args = ap.parse_args(argv)
+    candidates = load(args.folder)
+    rows = points(args.folder, candidates)
+    files = {f"{r['candidate']} {r['engine']} {r['precision']}": Path(r["file"]) for r in rows}
+    measured = labelled_latencies(files, args.reps, args.warmup)
+    for r in rows:
+        r["latency_ms"] = measured[f"{r['candidate']} {r['engine']} {r['precision']}"]
+    first = next(iter(next(iter(candidates.values()))["seeds"].values()))
+    report = {"split": first["split"], "images": first["scoring_images"], "reps": args.reps,
+              "environment": environment(sorted({r["engine"] for r in rows})), "rows": rows}
+    report["verdicts"] = verdicts(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(report))
+    plot(report, args.out.with_suffix(".png"))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
