@@ -7,8 +7,9 @@ MODEL_DIR := models/artifacts
 DEMO_MODELS := $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-shapes-320_openvino_model \
 	$(MODEL_DIR)/yolov8n-shapes-320_float32.tflite
 
-.PHONY: demo test test-litert test-arm64 image-arm64 install install-test bench models models-light models-ablation models-gap \
-	models-seed models-optimize clean
+.PHONY: demo test test-litert test-arm64 image-arm64 install install-test bench bench-stream models models-light \
+	models-ablation models-gap models-seed models-optimize models-teacher front-baselines front-pruned front-distilled \
+	bench-front clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -149,6 +150,51 @@ models-optimize: $(OPTIMIZE_DATA)
 	  done; \
 	done
 	$(FPY) -m models.quantization_report $(OPTIMIZE_OUT) --out models/reports/quantization-320-test1500
+
+# Detector.stream (benchmarks/stream.py): the shipped 320 px files and 640 px ones (fp32 and int8 for every engine,
+# made by yolo-edge-optimize into build/stream-640), on a 1280x720 H.264 file, a live RTSP stream, a 10-minute soak.
+STREAM_640 := build/stream-640
+STREAM_320 := $(DEMO_MODELS) $(MODEL_DIR)/yolov8n-shapes-320_int8.onnx $(MODEL_DIR)/yolov8n-shapes-320_int8_openvino_model \
+	$(MODEL_DIR)/yolov8n-shapes-320_int8.tflite
+$(STREAM_640)/report.json: | $(FACTORY)/.installed $(DATA)
+	$(FPY) -m models.optimize $(WEIGHTS) --data $(DATA) --imgsz 640 --allow-drop --force --out $(STREAM_640)
+bench-stream: install-test $(STREAM_640)/report.json
+	tests/install-stream-tools.sh
+	$(PY) -m benchmarks.stream file $(STREAM_320) $(wildcard $(STREAM_640)/yolov8n-shapes-640*)
+	$(PY) -m benchmarks.stream live $(filter %int8.onnx %int8_openvino_model %int8.tflite,$(STREAM_320)) \
+	  --settings "" threads=1 ort_spinning=always
+	$(PY) -m benchmarks.stream soak $(MODEL_DIR)/yolov8n-shapes-320_int8.onnx --minutes 10
+
+# The accuracy-latency front (benchmarks/front.py): yolo-edge-optimize runs scored on the 1500 test images, in
+# $(FRONT)/<candidate>[-seed<N>]/. front-baselines: YOLOv8n at 320, 288 and 256 (the same weights exported smaller)
+# and the light model; front-pruned: YOLOv8n with PRUNE_RATIOS percent of its MACs pruned (3 steps of 8 fine-tuning
+# epochs, ~15 min each on 2 cores), each seed of PRUNE_SEEDS; front-distilled: the same, distilled from the YOLOv8s
+# teacher (models-teacher: 64 epochs, hours on a 2-core CPU; minutes on a GPU); bench-front: the front itself.
+FRONT := build/front
+PRUNE_RATIOS := 30 50
+PRUNE_SEEDS := 0 1
+TEACHER := build/teacher/yolov8s-shapes.pt
+FRONT_OPTIMIZE = $(FPY) -m models.optimize --data $(OPTIMIZE_DATA) --split test --max-drop 0.6 --allow-drop --force
+models-teacher: $(FACTORY)/.installed $(DATA)
+	$(FPY) -m models.train --model yolov8s.yaml --data $(DATA) --imgsz 320 --epochs 64 --name yolov8s-shapes-320 \
+	  --out $(TEACHER)
+front-baselines: $(OPTIMIZE_DATA)
+	for size in 320 288 256; do \
+	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz $$size --out $(FRONT)/yolov8n-$$size || exit 1; \
+	done
+	$(FRONT_OPTIMIZE) $(LIGHT_WEIGHTS) --imgsz 320 --out $(FRONT)/yolov8n-light-320
+front-pruned: $(OPTIMIZE_DATA)
+	for ratio in $(PRUNE_RATIOS); do for seed in $(PRUNE_SEEDS); do \
+	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio --prune-steps 3 --prune-epochs 8 --seed $$seed \
+	    --out $(FRONT)/yolov8n-p$$ratio-seed$$seed || exit 1; \
+	done; done
+front-distilled: $(OPTIMIZE_DATA) $(TEACHER)
+	for ratio in $(PRUNE_RATIOS); do for seed in $(PRUNE_SEEDS); do \
+	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio --prune-steps 3 --prune-epochs 8 --seed $$seed \
+	    --distill $(TEACHER) --out $(FRONT)/yolov8n-p$$ratio-kd-seed$$seed || exit 1; \
+	done; done
+bench-front: | $(FACTORY)/.installed
+	$(FPY) -m benchmarks.front $(FRONT) --out benchmarks/results/front/front
 
 # Accuracy gaps to the baseline on 1500 test images drawn like the test split (whose 150 are the first of them),
 # with their spread over ten 150-image splits: models/reports/gap-report-1500.json. The c2f-early variant is scored
