@@ -80,6 +80,10 @@ def given_options(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 
 
 def cmd_predict(args) -> int:
+    if args.ray is not None:
+        return predict_on_ray(args)
+    if args.out:
+        raise OutputError("--out is where --ray writes its Parquet rows: give --ray too (or --save / --json)")
     sources = expand_sources(args.source, STREAM_KINDS)
     if args.max_frames is not None and args.max_frames < 1:
         raise OutputError("--max-frames must be at least 1")
@@ -96,6 +100,22 @@ def cmd_predict(args) -> int:
             print(f"yolo-edge: {exc}", file=sys.stderr)
             failures += 1
     return SOME_FILES_FAILED if failures else 0
+
+
+def predict_on_ray(args) -> int:
+    """--ray: every image and video frame of the sources as Parquet rows, computed on a Ray cluster (the [ray]
+    extra); a summary line on stderr. Exit 1 when some files could not be read (their rows hold the error)."""
+    from runtime.cluster import predict_dataset, summary_line
+
+    if not args.out:
+        raise OutputError("--ray needs --out RESULTS.parquet (a folder of Parquet files)")
+    address = None if args.ray == "local" else args.ray
+    options = given_options(args, PREDICT_OPTIONS)
+    threads = options.pop("threads", 1)
+    summary = predict_dataset(args.model, args.source, args.out, address=address, threads_per_actor=threads,
+                              **options)
+    print(f"yolo-edge: {summary_line(summary)}", file=sys.stderr)
+    return SOME_FILES_FAILED if summary.errors else 0
 
 
 def save_paths(save: str | None, sources) -> list[Path | None]:
@@ -251,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--policy", choices=("latest", "all"), default=None,
                          help="frames a slower engine cannot keep up with: latest drops the stale ones (default for "
                               "cameras and streams), all keeps every frame (default for files)")
+    predict.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                         help="run on a Ray cluster (the [ray] extra): ADDRESS of its head (host:port, or 'auto' "
+                              "for the one `ray start` made here); without one, a local cluster of this machine's "
+                              "cores. One actor per --threads engine threads (default 1) of each CPU Ray has")
+    predict.add_argument("--out", metavar="RESULTS.parquet", help="--ray: the Parquet folder the rows are "
+                         "appended to; files already in it are skipped (a re-run resumes)")
     predict.add_argument("--max-frames", type=int, default=None, metavar="N",
                          help="stop each video, camera or stream after N results (live sources run until Ctrl-C "
                               "otherwise)")
