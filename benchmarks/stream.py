@@ -31,9 +31,9 @@ from runtime import Detector
 from runtime.bench import cpu_label, environment
 from runtime.engines import ENGINE_NAMES
 from runtime.preprocess import prepare
+from tests.rtsp_server import RtspServer
 
 OUT = REPO_ROOT / "benchmarks" / "results" / "stream"
-SERVER = REPO_ROOT / "tests" / "rtsp_server.py"
 FRAME = "1280x720"
 FPS = 30
 CLIP_SECONDS = 10
@@ -119,22 +119,6 @@ def bench_file(models: list[Path], reps: int, work: Path) -> dict:
     return {"clip": f"{FRAME} H.264, {FPS * CLIP_SECONDS} frames", "reps": reps, "threads": 1, "rows": rows}
 
 
-class Server:
-    def __init__(self, frames: Path, port: int = 8554):
-        self.frames, self.port, self.process = frames, port, None
-        self.url = f"rtsp://127.0.0.1:{port}/cam"
-
-    def start(self) -> Server:
-        self.process = subprocess.Popen(["/usr/bin/python3", str(SERVER), str(self.frames), "--port", str(self.port),
-                                         "--fps", str(FPS)], stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout.readline().startswith("ready")
-        return self
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -148,7 +132,7 @@ def parse_settings(text: str) -> dict:
 
 def bench_live(models: list[Path], seconds: float, work: Path, variants: list[str]) -> dict:
     """Each model with each engine-settings variant; the bare run measured with the same settings, back to back."""
-    server = Server(write_frames(work / "live", FPS * 4)).start()
+    server = RtspServer(write_frames(work / "live", FPS * 4), 8554, FPS).start()
     rows = []
     try:
         for model in models:
@@ -161,7 +145,7 @@ def bench_live(models: list[Path], seconds: float, work: Path, variants: list[st
                       "same 2 cores)", "seconds": seconds, "rows": rows}
 
 
-def live_row(detector: Detector, server: Server, seconds: float, variant: str) -> dict:
+def live_row(detector: Detector, server: RtspServer, seconds: float, variant: str) -> dict:
     bare = bare_ms(detector)
     ages, inference = [], []
     with detector.stream(server.url) as stream:
@@ -186,15 +170,12 @@ def live_row(detector: Detector, server: Server, seconds: float, variant: str) -
     return row
 
 
-def restart_seconds(detector: Detector, server: Server) -> float:
+def restart_seconds(detector: Detector, server: RtspServer) -> float:
     """Seconds from the server's restart to the next result, the stream kept open across it."""
     restarted = {}
 
     def restart():
-        server.stop()
-        time.sleep(1.0)
-        server.start()
-        restarted["at"] = time.perf_counter()
+        restarted["at"] = server.restart()
 
     with detector.stream(server.url) as stream:
         thread = None
@@ -216,7 +197,7 @@ def process_sample() -> dict:
 
 
 def bench_soak(model: Path, minutes: float, work: Path) -> dict:
-    server = Server(write_frames(work / "soak", FPS * 4)).start()
+    server = RtspServer(write_frames(work / "soak", FPS * 4), 8554, FPS).start()
     detector, samples, errors = Detector(model), [], []
     try:
         with detector.stream(server.url) as stream:

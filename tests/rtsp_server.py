@@ -4,22 +4,56 @@ JPEG frames, looped, as live H.264 at a fixed frame rate.
     /usr/bin/python3 tests/rtsp_server.py FRAMES_DIR --port 8554 --path /cam --fps 30
 
 Runs with Debian's python3 (python3-gi, gir1.2-gst-rtsp-server-1.0; tests/install-stream-tools.sh installs them).
-Prints "ready rtsp://127.0.0.1:PORT/PATH" once it listens; stops on SIGTERM.
+Prints "ready rtsp://127.0.0.1:PORT/PATH" once it listens; stops on SIGTERM. RtspServer runs it from any Python
+(the tests', the benchmarks').
 """
 from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
 
-import gi
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-gi and GStreamer's RTSP server
 
-gi.require_version("Gst", "1.0")
-gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+class RtspServer:
+    """This script as a child process serving `frames` at `fps` on 127.0.0.1:port/cam."""
+
+    def __init__(self, frames: Path, port: int, fps: int = 30):
+        self.frames, self.port, self.fps, self.process = frames, port, fps, None
+        self.url = f"rtsp://127.0.0.1:{port}/cam"
+
+    def start(self) -> RtspServer:
+        self.process = subprocess.Popen([SYSTEM_PYTHON, __file__, str(self.frames), "--port", str(self.port),
+                                         "--fps", str(self.fps)], stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"the RTSP server did not start: {line!r}")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def restart(self, pause_s: float = 1.0) -> float:
+        """Stop, wait, start again; returns time.perf_counter() when it serves again."""
+        self.stop()
+        time.sleep(pause_s)
+        self.start()
+        return time.perf_counter()
 
 
 def main() -> int:
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GLib, Gst, GstRtspServer
+
     ap = argparse.ArgumentParser()
     ap.add_argument("frames", help="folder of %%05d.jpg frames, all one size")
     ap.add_argument("--port", type=int, default=8554)
