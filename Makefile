@@ -7,7 +7,7 @@ MODEL_DIR := models/artifacts
 DEMO_MODELS := $(MODEL_DIR)/yolov8n-shapes-320.onnx $(MODEL_DIR)/yolov8n-shapes-320_openvino_model \
 	$(MODEL_DIR)/yolov8n-shapes-320_float32.tflite
 
-.PHONY: demo test test-litert test-arm64 image-arm64 install install-test bench bench-stream models models-light \
+.PHONY: demo test test-litert test-arm64 image-arm64 install install-test bench bench-stream bench-cluster models models-light \
 	models-ablation models-gap models-seed models-optimize models-teacher front-baselines front-pruned front-distilled \
 	bench-front clean
 
@@ -164,6 +164,10 @@ bench-stream: install-test $(STREAM_640)/report.json
 	$(PY) -m benchmarks.stream live $(filter %int8.onnx %int8_openvino_model %int8.tflite,$(STREAM_320)) \
 	  --settings "" threads=1 ort_spinning=always
 	$(PY) -m benchmarks.stream soak $(MODEL_DIR)/yolov8n-shapes-320_int8.onnx --minutes 10
+
+# predict --ray against one process (benchmarks/cluster.py): 2,000 generated 1280x720 JPEGs, the 320 px int8 files.
+bench-cluster: install-test
+	$(PY) -m benchmarks.cluster $(MODEL_DIR)/yolov8n-shapes-320_int8.onnx $(MODEL_DIR)/yolov8n-shapes-320_int8.tflite
 
 # The accuracy-latency front (benchmarks/front.py): yolo-edge-optimize runs scored on the 1500 test images, in
 # $(FRONT)/<candidate>[-seed<N>]/. front-baselines: YOLOv8n at 320, 288 and 256 (the same weights exported smaller)
