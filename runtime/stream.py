@@ -1,9 +1,9 @@
 """Detector.stream: the frames of a camera, a stream URL, a video, an image folder or any iterable of frames,
-through a pipelined loop of three threads joined by bounded hand-offs:
+through a pipelined loop of four threads joined by bounded hand-offs:
 
-    capture + decode  ->  letterbox (preprocess)  ->  engine + postprocess  ->  the caller's loop
+    capture + decode  ->  letterbox (preprocess)  ->  engine  ->  postprocess  ->  the caller's loop
 
-so that the engine runs while the next frame is decoded and letterboxed. policy "latest" (a live source's default)
+so that the engine runs while the next frame is decoded and letterboxed and the last one decoded into boxes. policy "latest" (a live source's default)
 keeps only the newest item at each hand-off: stale frames are dropped (and counted), the engine always gets the
 newest frame, results never lag behind the camera. "all" (a file's default) keeps every frame in order: a stage
 that is ahead waits for the next one (backpressure), so nothing is lost and memory stays flat.
@@ -203,6 +203,7 @@ class Stream:
             self._tensors.put(detector.new_input_tensor())
         self._captured = Handoff(size, latest, self._stop)
         self._prepared = Handoff(size, latest, self._stop, on_drop=lambda f: self._tensors.put(f.tensor))
+        self._inferred = Handoff(size, latest, self._stop)
         self._results = Handoff(size, latest, self._stop)
         self._error: BaseException | None = None
         self._counts = collections.Counter()
@@ -211,7 +212,7 @@ class Stream:
         self._capture: cv2.VideoCapture | None = None
         self._threads = [threading.Thread(target=self._guarded, args=(stage,), name=f"stream-{stage.__name__}",
                                           daemon=True) for stage in (self._capture_frames, self._letterbox_frames,
-                                                                    self._infer_frames)]
+                                                                    self._infer_frames, self._decode_boxes)]
         for thread in self._threads:
             thread.start()
 
@@ -257,7 +258,7 @@ class Stream:
     def metrics(self) -> StreamMetrics:
         seconds = max(time.perf_counter() - self._started, 1e-9)
         c = self._counts
-        dropped = self._captured.dropped + self._prepared.dropped + self._results.dropped
+        dropped = sum(h.dropped for h in (self._captured, self._prepared, self._inferred, self._results))
 
         def median(key):
             values = list(self._recent[key])
@@ -321,12 +322,20 @@ class Stream:
         try:
             while (item := self._prepared.get()) is not _END:
                 start = time.perf_counter()
-                raw = self.detector.engine.run(item.tensor.value())
-                post_start = time.perf_counter()
+                raw = self.detector.engine.run(item.tensor.value())  # a fresh array: the engines copy out
+                inference_ms = (time.perf_counter() - start) * 1e3
                 self._tensors.put(item.tensor)  # the engine is done reading it
-                detections = self.detector.detections(raw, item.box, item.preprocess_ms,
-                                                      (post_start - start) * 1e3, post_start)
                 self._counts["inferred"] += 1
+                self._inferred.put((item, raw, inference_ms))
+        finally:
+            self._inferred.finish()
+
+    def _decode_boxes(self) -> None:
+        try:
+            while (got := self._inferred.get()) is not _END:
+                item, raw, inference_ms = got
+                detections = self.detector.detections(raw, item.box, item.preprocess_ms, inference_ms,
+                                                      time.perf_counter())
                 age = (time.perf_counter() - item.captured) * 1e3
                 for key, value in (("age", age), ("pre", item.preprocess_ms),
                                    ("infer", detections.times.inference), ("post", detections.times.postprocess)):

@@ -17,8 +17,8 @@ from runtime.sources import Source
 from runtime.stream import Stream
 
 ENGINES = list(SHIPPED)
-# Frames in flight at most: the hand-offs (2 each for "all"), three input tensors, one in the caller's hands.
-IN_FLIGHT = 2 + 2 + 2 + 3 + 1
+# Frames in flight at most: the four hand-offs (2 each for "all"), three input tensors, one in the caller's hands.
+IN_FLIGHT = 4 * 2 + 3 + 1
 
 
 @pytest.fixture(scope="module")
