@@ -2,6 +2,7 @@
 
     python -m benchmarks.stream file MODEL... [--reps 3]     1280x720 H.264 file, policy all, engine on 1 thread
     python -m benchmarks.stream live MODEL... [--seconds 20] a live 30 FPS RTSP stream on loopback, policy latest
+    python -m benchmarks.stream paced MODEL... [--seconds 20] decoded frames fed at 30 FPS: inference at camera pace
     python -m benchmarks.stream soak MODEL [--minutes 10]    the live stream for minutes: memory, threads, files
 
 file: per model, the stream's throughput against min(1 / bare engine run, the decoder's own rate on the file) and
@@ -170,6 +171,40 @@ def live_row(detector: Detector, server: RtspServer, seconds: float, variant: st
     return row
 
 
+def paced_frames(frames: list, fps: float, seconds: float):
+    """Frames handed over at a camera's pace (each at its deadline, no decoder or server on the CPU)."""
+    start = time.perf_counter()
+    for i in range(int(fps * seconds)):
+        delay = start + i / fps - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        yield frames[i % len(frames)]
+
+
+def bench_paced(models: list[Path], seconds: float, variants: list[str]) -> dict:
+    """Inference inside a stream fed at FPS against back-to-back runs, per engine setting, with the process's CPU."""
+    frames, rows = clip_frames(FPS), []
+    for model in models:
+        for variant in variants:
+            detector = Detector(model, **parse_settings(variant))
+            bare = bare_ms(detector)
+            inference = []
+            cpu0, wall0 = cpu_seconds(), time.perf_counter()
+            with detector.stream(paced_frames(frames, FPS, seconds), policy="latest") as stream:
+                for result in stream:
+                    inference.append(result.detections.times.inference)
+            cpu = (cpu_seconds() - cpu0) / (time.perf_counter() - wall0)
+            infer = statistics.median(inference[FPS:])  # after the first second
+            row = {"model": model.name, "engine": detector.engine.name, "settings": variant or "defaults",
+                   "bare_ms": round(bare, 2), "inference_ms_in_stream": round(infer, 2),
+                   "inference_over_bare": round(infer / bare, 3), "cpu_cores": round(cpu, 2),
+                   "results": len(inference), "age_ms_median": stream.metrics.age_ms_median}
+            print(row, flush=True)
+            rows.append(row)
+    return {"stream": f"{FRAME} frames decoded beforehand, handed to Detector.stream at {FPS} FPS (policy latest)",
+            "seconds": seconds, "rows": rows}
+
+
 def restart_seconds(detector: Detector, server: RtspServer) -> float:
     """Seconds from the server's restart to the next result, the stream kept open across it."""
     restarted = {}
@@ -246,13 +281,13 @@ def markdown(mode: str, result: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=("file", "live", "soak"))
+    ap.add_argument("mode", choices=("file", "live", "paced", "soak"))
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--settings", nargs="+", default=[""], metavar="K=V,...",
-                    help="live: engine settings to compare per model, e.g. '' threads=1 ort_spinning=always")
+                    help="live, paced: engine settings to compare per model, e.g. '' threads=1 ort_spinning=always")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -261,6 +296,8 @@ def main(argv=None) -> int:
             result = bench_file(args.models, args.reps, work)
         elif args.mode == "live":
             result = bench_live(args.models, args.seconds, work, args.settings)
+        elif args.mode == "paced":
+            result = bench_paced(args.models, args.seconds, args.settings)
         else:
             result = bench_soak(args.models[0], args.minutes, work)
     result["environment"] = environment(ENGINE_NAMES)

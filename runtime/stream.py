@@ -160,15 +160,21 @@ def as_source(source) -> Source | Iterable:
                       f"an image folder or an iterable of frames")
 
 
-def open_capture(source: Source) -> cv2.VideoCapture:
+def open_capture(source: Source, decoder_threads: int) -> cv2.VideoCapture:
     """cv2.VideoCapture of a camera, URL or video, with open and read timeouts (FFmpeg) so that a dead source
-    fails instead of hanging; RTSP over TCP unless OPENCV_FFMPEG_CAPTURE_OPTIONS says otherwise."""
+    fails instead of hanging; RTSP over TCP unless OPENCV_FFMPEG_CAPTURE_OPTIONS says otherwise. The decoder gets
+    the cores the engine leaves (FFmpeg would take them all, and slow the engine's)."""
     target = source.capture_target()
+    threads = [cv2.CAP_PROP_N_THREADS, decoder_threads] if hasattr(cv2, "CAP_PROP_N_THREADS") else []
     if source.kind == "url":
         os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(OPEN_TIMEOUT_S * 1000),
-                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(READ_TIMEOUT_S * 1000)]
+                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(READ_TIMEOUT_S * 1000), *threads]
         capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+    elif source.kind == "video":
+        capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, threads)
+        if not capture.isOpened():  # a container FFmpeg does not read: whatever backend does
+            capture = cv2.VideoCapture(target)
     else:
         capture = cv2.VideoCapture(target)
     if source.kind in ("camera", "url"):
@@ -287,6 +293,11 @@ class Stream:
             self._event("failed", f"{type(exc).__name__}: {exc}")
             self._stop.set()
 
+    def _decoder_threads(self) -> int:
+        from runtime.engines.settings import physical_cores
+
+        return max(1, physical_cores() - self.detector.options.engine_settings().thread_count)
+
     def _event(self, kind, message: str) -> None:
         self.events.append(StreamEvent(time.time(), kind, message))
         log.log(logging.WARNING if kind in ("lost", "reopened", "failed") else logging.INFO, message)
@@ -366,7 +377,7 @@ class Stream:
             raise SourceError(f"cannot read {source.name!r}: no such file")
         attempt, delivered = 0, False
         while not self._stop.is_set():
-            self._capture = open_capture(source)
+            self._capture = open_capture(source, self._decoder_threads())
             if not self._capture.isOpened() and not delivered:
                 why = {"video": "not a readable video", "camera": "no such camera, or another program has it",
                        "url": f"no answer within {OPEN_TIMEOUT_S:.0f} s, or nothing served there"}[source.kind]
