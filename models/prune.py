@@ -147,8 +147,11 @@ def prune_channels(model, ratio: float, imgsz: int):
 
 def prune_to_macs(model, target: float, imgsz: int, tolerance: float = 0.01):
     """The model pruned by the smallest uniform channel ratio that removes at least `target` of its MACs (bisection
-    on the ratio, to within `tolerance` of it). Returns (pruned model, ratio, MACs before, MACs after)."""
+    on the ratio, to within `tolerance` of it); a target of 0 or less leaves it whole (ratio 0). Returns (pruned
+    model, ratio, MACs before, MACs after)."""
     before = macs(model, imgsz)
+    if target <= 0:
+        return copy.deepcopy(model), 0.0, before, before
     low, high, best = 0.0, 0.9, None
     while high - low > tolerance:
         middle = (low + high) / 2

@@ -2,8 +2,9 @@
 ultralytics' own trainer (its augmentation, loss, EMA and schedule), optionally distilled from a teacher through
 ultralytics' knowledge distillation (`distill_model=`: the teacher's neck features, weighted by its scores).
 
-Step k of n removes k/n of the asked share of the MACs (each step from the fine-tuned model of the one before),
-so that fine-tuning recovers from small cuts instead of one large one.
+Step k of n brings the model to k/n of the asked share of the MACs (each step from the fine-tuned model of the one
+before; a step whose share an earlier, coarser cut already reached only fine-tunes), so that fine-tuning recovers
+from small cuts instead of one large one.
 """
 from __future__ import annotations
 
@@ -58,10 +59,10 @@ def prune_and_fine_tune(checkpoint: Path, target: float, steps: int, epochs: int
     for step in range(1, steps + 1):
         share = target * step / steps
         model = YOLO(str(current))
-        pruned, ratio, _, after = prune_to_macs(model.model.float(), 1 - (1 - share) * before / macs(
-            model.model.float(), imgsz), imgsz)
+        now = macs(model.model.float(), imgsz)
+        pruned, ratio, _, after = prune_to_macs(model.model.float(), 1 - (1 - share) * before / now, imgsz)
         print(f"[prune] step {step}/{steps}: channel ratio {ratio:.3f}, {after / 1e6:.0f} M MACs "
-              f"({1 - after / before:.0%} fewer than the source)", flush=True)
+              f"({1 - after / before:.0%} fewer than the source; this step's share {share:.0%})", flush=True)
         model.model = pruned
         overrides = dict(data=str(data), imgsz=imgsz, epochs=epochs, batch=BATCH, workers=0, seed=seed,
                          deterministic=True, pretrained=True, amp=False, plots=False, cache=False,
