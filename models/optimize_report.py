@@ -42,9 +42,11 @@ def labelled_latencies(files: dict[str, Path], reps: int, warmup: int, gap_s: fl
 
 
 def method_label(report: dict) -> str:
-    """ptq / qat (N epochs), and full int8 where the head's decoding is quantized too."""
+    """ptq / qat (N epochs), full int8 where the head's decoding is quantized too, and the pruning first."""
     epochs = f" ({report['qat_epochs']} epochs)" if report.get("qat_epochs") else ""
-    return f"{report['method']}{epochs}{', full int8' if report.get('full_int8') else ''}"
+    pruning = report.get("pruning")
+    pruned = f"pruned ({1 - pruning['macs_after'] / pruning['macs_before']:.0%} of the MACs), " if pruning else ""
+    return f"{pruned}{report['method']}{epochs}{', full int8' if report.get('full_int8') else ''}"
 
 
 def deploy_line(name: str) -> str:
