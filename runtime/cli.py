@@ -87,7 +87,12 @@ def cmd_predict(args) -> int:
     sources = expand_sources(args.source, STREAM_KINDS)
     if args.max_frames is not None and args.max_frames < 1:
         raise OutputError("--max-frames must be at least 1")
-    detector = Detector(args.model, **given_options(args, PREDICT_OPTIONS))
+    options = given_options(args, PREDICT_OPTIONS)
+    if sources and all(s.live for s in sources):  # camera pace: the engine settings that keep up (runtime/stream.py)
+        from runtime.stream import live_engine_options
+
+        options = live_engine_options(args.model, options)
+    detector = Detector(args.model, **options)
     saved = save_paths(args.save, sources)
     failures = 0
     for source, save_to in zip(sources, saved):

@@ -80,7 +80,9 @@ class Detector:
     def stream(self, source, policy: str | None = None, **options):
         """Detections of every frame of a camera, stream URL, video, image folder or iterable of frames, through a
         pipelined loop (runtime/stream.py): `for result in detector.stream("rtsp://..."):` or as a context
-        manager. policy "latest" (live default) drops stale frames, "all" (file default) loses none."""
+        manager. policy "latest" (live default) drops stale frames, "all" (file default) loses none. For a camera,
+        build the detector with runtime.stream.live_engine_options(model, options): a multi-threaded engine
+        parks between frames and runs up to 2x slower at camera pace."""
         from runtime.stream import Stream
 
         return Stream(self, source, policy=policy, **options)
