@@ -172,7 +172,7 @@ bench-cluster: install-test
 # The accuracy-latency front (benchmarks/front.py): yolo-edge-optimize runs scored on the 1500 test images, in
 # $(FRONT)/<candidate>[-seed<N>]/. front-baselines: YOLOv8n at 320, 288 and 256 (the same weights exported smaller)
 # and the light model; front-pruned: YOLOv8n with PRUNE_RATIOS percent of its MACs pruned (3 steps of 8 fine-tuning
-# epochs, ~15 min each on 2 cores), each seed of PRUNE_SEEDS; front-distilled: the same, distilled from the YOLOv8s
+# epochs, ~25 min each on 2 cores), each seed of PRUNE_SEEDS; front-distilled: the same, distilled from the YOLOv8s
 # teacher (models-teacher: 64 epochs, hours on a 2-core CPU; minutes on a GPU); bench-front: the front itself.
 FRONT := build/front
 PRUNE_RATIOS := 30 50
