@@ -40,11 +40,6 @@ BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # waits before each reopen attempt; the last r
 WINDOW = 1024  # recent frames the metrics' medians cover (bounded: a soak must not grow memory)
 POLL_S = 0.05  # how often a waiting thread looks at the stop flag
 log = logging.getLogger(__name__)
-# At a camera's pace the engine idles between frames, and a multi-threaded pool parks: measured with frames fed at
-# 30 FPS (benchmarks/stream.py paced, docs/streams.md), ONNX Runtime int8 at 320 took 2.3x its back-to-back time on
-# 2 threads and 1.04x on 1 (less CPU too), LiteRT 1.7x and 1.03x; OpenVINO 1.15x at its default. The engine
-# threads a live source is given when the caller did not choose (yolo-edge predict; live_engine_options()).
-LIVE_ENGINE_THREADS = {"onnxruntime": 1, "tflite": 1}
 
 
 @dataclass(frozen=True)
@@ -152,14 +147,15 @@ class _Frame:
 
 
 def live_engine_options(model, options: dict) -> dict:
-    """Detector options for a model that will read a live source: LIVE_ENGINE_THREADS for its engine, unless the
-    options already set threads."""
+    """Detector options for a model that will read a live source: at a camera's pace the engine idles between
+    frames and a multi-threaded pool parks, so each engine's `live_threads` (docs/streams.md), unless the options
+    already set threads."""
     from runtime.engines import pick_engine
 
     if options.get("threads") is not None:
         return options
-    engine = pick_engine(Path(model), options.get("backend")).name
-    return {**options, "threads": LIVE_ENGINE_THREADS[engine]} if engine in LIVE_ENGINE_THREADS else options
+    threads = pick_engine(Path(model), options.get("backend")).live_threads
+    return options if threads is None else {**options, "threads": threads}
 
 
 def default_policy(source) -> Policy:

@@ -83,6 +83,9 @@ class Engine(Protocol):
     extra: ClassVar[str]  # pip install 'yolo-edge-runtime[<extra>]' installs it
     packages: ClassVar[tuple[str, ...]]  # import names that provide it (any one will do)
     formats: ClassVar[tuple[str, ...]]  # the model files it reads, for messages and help
+    # Engine threads that keep inference at its back-to-back time when frames come at a camera's pace (a pool
+    # that parks between frames is slow to come back); None: its defaults do (benchmarks/stream.py paced).
+    live_threads: ClassVar[int | None]
     input: InputSpec
 
     @staticmethod

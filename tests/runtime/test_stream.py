@@ -189,9 +189,9 @@ def test_a_camera_that_is_not_there_is_one_error():
 
 
 def test_live_sources_get_the_engine_threads_that_keep_up_at_camera_pace():
-    from runtime.stream import LIVE_ENGINE_THREADS, live_engine_options
+    from runtime.stream import live_engine_options
 
-    assert live_engine_options(SHIPPED["onnxruntime"], {}) == {"threads": LIVE_ENGINE_THREADS["onnxruntime"]}
+    assert live_engine_options(SHIPPED["onnxruntime"], {}) == {"threads": 1}
     assert live_engine_options(SHIPPED["tflite"], {"conf": 0.5}) == {"conf": 0.5, "threads": 1}
     assert live_engine_options(SHIPPED["openvino"], {}) == {}  # OpenVINO keeps its pace with its defaults
     assert live_engine_options(SHIPPED["onnxruntime"], {"threads": 2}) == {"threads": 2}  # the caller's choice
