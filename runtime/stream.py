@@ -13,12 +13,14 @@ close(), leaving the `with` block or breaking out of the loop stops every thread
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import os
 import statistics
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,15 @@ BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # waits before each reopen attempt; the last r
 WINDOW = 1024  # recent frames the metrics' medians cover (bounded: a soak must not grow memory)
 POLL_S = 0.05  # how often a waiting thread looks at the stop flag
 log = logging.getLogger(__name__)
+_open_streams: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_open_streams() -> None:
+    """At exit, stop the streams still running and wait for their engines' calls to return: a daemon thread still
+    inside an engine when the interpreter finalizes aborts the whole process (C++ terminate)."""
+    for stream in list(_open_streams):
+        stream.close(timeout=None)
 
 
 @dataclass(frozen=True)
@@ -231,6 +242,7 @@ class Stream:
         self._threads = [threading.Thread(target=self._guarded, args=(stage,), name=f"stream-{stage.__name__}",
                                           daemon=True) for stage in (self._capture_frames, self._letterbox_frames,
                                                                     self._infer_frames, self._decode_boxes)]
+        _open_streams.add(self)
         for thread in self._threads:
             thread.start()
 
@@ -254,13 +266,14 @@ class Stream:
         if self._error is not None:
             raise self._error
 
-    def close(self, timeout: float = 1.0) -> None:
-        """Stop every thread (waiting at most `timeout` seconds in all) and release the capture."""
+    def close(self, timeout: float | None = 1.0) -> None:
+        """Stop every thread and release the capture, waiting at most `timeout` seconds in all (None: until they
+        have stopped, which takes at most the engine call under way)."""
         self._stop.set()
-        deadline = time.perf_counter() + timeout
+        deadline = None if timeout is None else time.perf_counter() + timeout
         for thread in self._threads:
             if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.perf_counter()))
+                thread.join(None if deadline is None else max(0.0, deadline - time.perf_counter()))
 
     @property
     def running(self) -> bool:
@@ -333,8 +346,8 @@ class Stream:
     def _letterbox_frames(self) -> None:
         try:
             while (item := self._captured.get()) is not _END:
+                item.tensor = self._tensors.get()  # (waiting for a free tensor is the engine's time, not this one's)
                 start = time.perf_counter()
-                item.tensor = self._tensors.get()
                 item.box = self.detector.letterbox(item.frame, item.tensor)
                 item.preprocess_ms = (time.perf_counter() - start) * 1e3
                 self._prepared.put(item)
