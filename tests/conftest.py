@@ -48,12 +48,17 @@ def tiny_split(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def light_onnx(tmp_path_factory) -> Path:
-    """The shipped light model's fp32 ONNX at 320 px, exported by the factory as `make models-light` does (not
-    shipped: the int8 files are)."""
+def light_exports(tmp_path_factory) -> dict[str, Path]:
+    """The shipped light model's fp32 ONNX and OpenVINO IR at 320 px, exported by the factory as `make models-light`
+    does (not shipped: only its checkpoint and int8 TFLite are)."""
     pytest.importorskip("ultralytics", reason="the factory's exporter (absent in the arm64 lane)")
     from helpers import ARTIFACTS
     from models.export import export
 
-    out = tmp_path_factory.mktemp("light-onnx")
-    return export(ARTIFACTS / "yolov8n-light-shapes.pt", 320, ["onnxruntime"], out)["onnxruntime"]
+    out = tmp_path_factory.mktemp("light-exports")
+    return export(ARTIFACTS / "yolov8n-light-shapes.pt", 320, ["onnxruntime", "openvino"], out)
+
+
+@pytest.fixture(scope="session")
+def light_onnx(light_exports) -> Path:
+    return light_exports["onnxruntime"]

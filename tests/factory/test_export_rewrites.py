@@ -95,10 +95,9 @@ def test_export_swaps_replace_every_module_and_keep_the_light_models_outputs(swa
     torch.testing.assert_close(after, before, atol=1e-3, rtol=1e-5)  # boxes are pixels (up to 320)
 
 
-@pytest.mark.parametrize("path", sorted(ARTIFACTS.glob("yolov8n-light*.onnx")), ids=lambda p: p.name)
-def test_shipped_light_onnx_models_have_no_average_pool(path):
+def test_the_light_models_onnx_export_has_no_average_pool(light_onnx):
     """Quantized, ADown's AveragePool ran as ONNX Runtime's slow QLinearAveragePool (2.3 of 8.5 ms)."""
-    nodes = onnx.load(str(path)).graph.node
+    nodes = onnx.load(str(light_onnx)).graph.node
     assert "AveragePool" not in [n.op_type for n in nodes]
     attributes = [{a.name: list(a.ints) or a.i for a in n.attribute} for n in nodes if n.op_type == "Conv"]
     pools = [a for a in attributes if a["kernel_shape"] == [2, 2] and a.get("group", 1) > 1]  # depthwise 2x2
@@ -125,10 +124,10 @@ def test_shipped_light_tflite_model_takes_the_asff_weights_as_one_softmax():
     assert ops.count("SOFTMAX") == 6 and "EXP" not in ops  # five ASFF and the DFL's
 
 
-def test_shipped_light_openvino_model_takes_the_asff_weights_as_one_softmax():
+def test_the_light_models_openvino_export_takes_the_asff_weights_as_one_softmax(light_exports):
     """Written out, the ASFF softmaxes made NNCF's int8 IR 5% larger (42 more FakeQuantize layers), no faster."""
     ov = pytest.importorskip("openvino")
-    xml = next((ARTIFACTS / "yolov8n-light-shapes-320_int8_openvino_model").glob("*.xml"))
+    xml = next(light_exports["openvino"].glob("*.xml"))
     ops = [op.get_type_name() for op in ov.Core().read_model(str(xml)).get_ops()]
     assert ops.count("Softmax") == 6 and "Exp" not in ops  # five ASFF and the DFL's
 
