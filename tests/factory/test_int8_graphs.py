@@ -13,7 +13,6 @@ onnx = pytest.importorskip("onnx", reason="the factory's graph tools (absent in 
 from helpers import ARTIFACTS  # noqa: E402
 from models.compact import compact  # noqa: E402
 from runtime import Detector  # noqa: E402
-from runtime.engines import model_size  # noqa: E402
 
 
 def inner_tensor_names(path):
