@@ -104,7 +104,8 @@ _END = object()  # what a hand-off yields once its producer has finished
 
 class Handoff:
     """A bounded queue between two threads. latest=True: put replaces the oldest waiting item (on_drop is called with
-    it); else put waits for room. get waits for an item, returns _END after finish(), raises Stopped on stop."""
+    it); else put waits for room. get waits for an item, returns _END after finish(). Once stop is set both raise
+    Stopped, items waiting or not."""
 
     def __init__(self, size: int, latest: bool, stop: threading.Event, on_drop=None):
         self._items: collections.deque = collections.deque()
@@ -115,6 +116,8 @@ class Handoff:
 
     def put(self, item) -> None:
         with self._ready:
+            if self._stop.is_set():  # a closing stream hands nothing on: no stage starts more work
+                raise Stopped
             while len(self._items) >= self._size:
                 if self._latest:
                     old = self._items.popleft()
@@ -130,8 +133,8 @@ class Handoff:
 
     def get(self):
         with self._ready:
-            while not self._items:
-                if self._stop.is_set():
+            while not self._items or self._stop.is_set():
+                if self._stop.is_set():  # even with items waiting: each would cost its stage one more call
                     raise Stopped
                 if self._finished:
                     return _END
