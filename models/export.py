@@ -28,24 +28,26 @@ TARGETS = {
 WRITTEN_OUT_ASFF = "onnxruntime"
 
 
-def export(weights, imgsz, engines, out_dir, fast_dfl=True, depthwise_adown=True, channel_softmax_asff=True):
+def export(weights, imgsz, engines, out_dir, fast_dfl=True, depthwise_adown=True, channel_softmax_asff=True,
+           raw_head=False):
     """Export weights for each engine; return {engine: Path in out_dir}.
 
     Drop-ins from models/rewrites.py, same weights and numbers: fast_dfl exports the head's DFL with its softmax
     over the last axis (~10 ms faster at 640 px on ONNX Runtime); depthwise_adown exports ADown's average pool as
     a depthwise conv (whose int8 kernels are the fast ones); channel_softmax_asff gives engines other than
     WRITTEN_OUT_ASFF the light model's ASFF weights as one Softmax (fewer ops and XNNPACK partitions in LiteRT). ONNX files also lose
-    Concat -> Split pairs (models/onnx_passes.py).
+    Concat -> Split pairs (models/onnx_passes.py). raw_head: the head's output undecoded (its logits, for
+    integer-only graphs; models/rewrites.py use_raw_head), in files named <stem>_raw.
     """
     if "tflite" in engines and importlib.util.find_spec("litert_torch") is None:
         raise SystemExit("tflite export needs litert-torch: use .venv-factory/bin/python -m models.export ...")
     settings.init_ultralytics()
     from ultralytics import YOLO
 
-    from .rewrites import use_channel_softmax_asff, use_depthwise_adown, use_last_axis_dfl
+    from .rewrites import use_channel_softmax_asff, use_depthwise_adown, use_last_axis_dfl, use_raw_head
     from .onnx_passes import fold_concat_split
 
-    stem = f"{Path(weights).stem}-{imgsz}"
+    stem = f"{Path(weights).stem}-{imgsz}" + ("_raw" if raw_head else "")
     # ultralytics writes beside the weights and names results after them, so export from a
     # renamed copy in build/: names carry the size and a 640 export cannot clobber a 320 one
     work = settings.BUILD_DIR / "export" / stem
@@ -66,6 +68,8 @@ def export(weights, imgsz, engines, out_dir, fast_dfl=True, depthwise_adown=True
             use_depthwise_adown(model.model)  # none in YOLOv8n
         if channel_softmax_asff and engine != WRITTEN_OUT_ASFF:
             use_channel_softmax_asff(model.model)  # none in YOLOv8n
+        if raw_head and not use_raw_head(model.model):
+            raise SystemExit(f"{weights}: no Detect head found")
         made = model.export(
             format=ul_format, imgsz=imgsz, batch=1, half=False,  # fp32
             dynamic=False, simplify=True, nms=False, device="cpu",

@@ -4,16 +4,17 @@ sized and timed through the runtime.
     yolo-edge-optimize mask.pt --data data.yaml --imgsz 320 --out mask-edge
     (in a checkout: python -m models.optimize ...)
 
-Writes DIR/: the deployable files (metadata inside: Detector(file) needs nothing else), report.json, report.md
-and report.png. --method ptq quantizes each fp32 export post-training; --method qat fine-tunes the checkpoint with
-NNCF's fake quantizers on the train split first (models/qat.py). --full-int8 quantizes the Detect head's decoding
-too (for integer-only accelerators). --prune R first removes at least R of the model's MACs by structured channel
-pruning in --prune-steps steps, each fine-tuned --prune-epochs epochs on the train split (with --distill TEACHER.pt,
-distilled from that teacher), and optimizes the pruned checkpoint (models/prune.py, models/prune_finetune.py). An int8 file more than --max-drop mAP50-95 points below its fp32 source is
-calibrated again on twice the images (at most the train split's), then, on ONNX Runtime and OpenVINO, made with
-its most sensitive layers left float (models/sensitive.py); still over, its row is marked failed and the exit
-status is 1 unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the options)
-and reused.
+Writes DIR/: the deployable files (metadata inside: Detector(file) needs nothing else), report.json, report.md and
+report.png. --method ptq quantizes each fp32 export post-training; --method qat fine-tunes the checkpoint with
+NNCF's fake quantizers on the train split first (models/qat.py). --full-int8 quantizes the whole graph, for
+integer-only accelerators: the head is exported without its decoding and the runtime decodes its logits. --prune R
+first removes at least R of the model's MACs by structured channel pruning in --prune-steps steps, each fine-tuned
+--prune-epochs epochs on the train split (with --distill TEACHER.pt, distilled from that teacher), and optimizes the
+pruned checkpoint (models/prune.py, models/prune_finetune.py). An int8 file more than --max-drop mAP50-95 points
+below its fp32 source is calibrated again on twice the images (at most the train split's), then, on ONNX Runtime and
+OpenVINO, made with its most sensitive layers left float (models/sensitive.py); still over, its row is marked failed
+and the exit status is 1 unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the
+options) and reused.
 """
 from __future__ import annotations
 
@@ -176,7 +177,7 @@ def sample_labelled(images: list[Path], count: int = 150) -> list[Path]:
 
 def int8_method(args, inputs: Inputs, times: dict):
     if args.method == "ptq":
-        return PostTraining(args.full_int8)
+        return PostTraining(args.full_int8, lambda engine: raw_export(args, engine))
     with stage(f"QAT fine-tune ({args.epochs} epochs)", times):
         return QuantizationAware(args.model, inputs.train_images, inputs.names, args.imgsz, args.epochs,
                                  args.full_int8, args.seed, calibration_sample(inputs.train_images, args.calib),
@@ -212,6 +213,12 @@ def pruned_checkpoint(args, inputs: Inputs) -> tuple[Path, dict]:
 
 def export_one(checkpoint: Path, imgsz: int, engine: str, folder: Path) -> Path:
     return export(checkpoint, imgsz, [engine], folder)[engine]
+
+
+def raw_export(args, engine: str) -> Path:
+    """The fp32 export whose head outputs its logits undecoded: what --full-int8 quantizes (cached)."""
+    key = digest(args.model.read_bytes(), args.imgsz, engine, __version__, "raw")
+    return cached(key, lambda folder: export(args.model, args.imgsz, [engine], folder, raw_head=True)[engine])
 
 
 def optimize(args) -> int:
@@ -270,7 +277,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--method", choices=METHODS, default="ptq",
                     help="ptq: post-training quantization; qat: NNCF quantization-aware fine-tuning first")
     ap.add_argument("--full-int8", action="store_true",
-                    help="quantize the head's decoding too, for integer-only accelerators (files *_full_int8*)")
+                    help="quantize the whole graph, the head exported undecoded, for integer-only accelerators "
+                         "(files *_full_int8*)")
     ap.add_argument("--epochs", type=int, default=5, help="qat: fine-tuning epochs over the train split")
     ap.add_argument("--seed", type=int, default=0, help="qat, --prune: the fine-tuning's seed")
     ap.add_argument("--prune", type=float, default=None, metavar="R",

@@ -32,24 +32,29 @@ def post_train(engine: str, src: Path, dst: Path, images: list[Path], full_int8:
     return quantizer(src, dst, images, exclude_head=not full_int8, **({"sensitive": sensitive} if sensitive else {}))
 
 
+RAW_HEAD = 1  # part of the full-int8 cache keys: the head is exported undecoded (bump it if that changes)
+
+
 def tag(full_int8: bool) -> str:
     """The file name's precision part: <stem>_int8 (head decoding float) or <stem>_full_int8."""
     return "full_int8" if full_int8 else "int8"
 
 
 class PostTraining:
-    """Each engine's own post-training quantizer (models/quantize.py) on the fp32 export."""
+    """Each engine's own post-training quantizer (models/quantize.py) on the fp32 export; full_int8 quantizes the
+    export of the head without its decoding (raw_export(engine), models/rewrites.py use_raw_head) whole."""
 
-    def __init__(self, full_int8: bool):
-        self.full_int8 = full_int8
-        self.key = ("ptq", full_int8)
+    def __init__(self, full_int8: bool, raw_export=None):
+        self.full_int8, self._raw_export = full_int8, raw_export
+        self.key = ("ptq", full_int8, RAW_HEAD if full_int8 else None)
 
     def calibrated(self, engine: str) -> bool:
         return True
 
     def make(self, engine: str, fp32: Path, images: list[Path], folder: Path, sensitive: Sensitive | None = None):
         dst = output_path(fp32, engine, folder, tag=tag(self.full_int8))
-        return post_train(engine, fp32, dst, images, self.full_int8, sensitive)
+        src = self._raw_export(engine) if self.full_int8 else fp32
+        return post_train(engine, src, dst, images, self.full_int8, sensitive)
 
 
 class QuantizationAware:
@@ -84,6 +89,7 @@ class QuantizationAware:
             dst = Path(shutil.copytree(self.openvino, folder / self.openvino.name))
             shutil.copy2(fp32 / "metadata.yaml", dst / "metadata.yaml")  # same names, imgsz and stride
             return dst
-        tuned = self._cached(f"{self.key[1]}-{engine}", lambda f: export(self.weights, self.imgsz, [engine], f)[engine])
+        tuned = self._cached(f"{self.key[1]}-{engine}",
+                             lambda f: export(self.weights, self.imgsz, [engine], f, raw_head=self.full_int8)[engine])
         dst = output_path(fp32, engine, folder, tag=tag(self.full_int8))
         return post_train(engine, tuned, dst, images, self.full_int8, sensitive)

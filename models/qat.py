@@ -23,7 +23,7 @@ import numpy as np
 from runtime.engines.base import InputSpec
 from runtime.preprocess import prepare
 
-RECIPE = 4  # part of the cache key of a QAT run: bump it when the fine-tuning changes what it makes
+RECIPE = 5  # part of the cache key of a QAT run: bump it when the fine-tuning changes what it makes
 BATCH = 16
 LR = 1e-5  # small: the checkpoint has converged, QAT only adapts it to the quantization grid
 CALIBRATION_IMAGES = 128  # NNCF's initial ranges: as many as ultralytics' own QAT calibrates on (8 batches of 16)
@@ -43,15 +43,18 @@ def load_fused(checkpoint: Path):
     return YOLO(str(checkpoint)).model.float().fuse()
 
 
-def prepared(model, imgsz: int):
-    """The model as it is exported (models/rewrites.py drop-ins), with the head's anchors computed once for imgsz so
-    that NNCF sees them as constants, not as ops to quantize."""
+def prepared(model, imgsz: int, raw_head: bool = False):
+    """The model as it is exported (models/rewrites.py drop-ins; raw_head: the head's output undecoded, as --full-int8
+    exports it), with the head's anchors computed once for imgsz so that NNCF sees them as constants, not as ops to
+    quantize."""
     import torch
 
-    from .rewrites import use_depthwise_adown, use_last_axis_dfl
+    from .rewrites import use_depthwise_adown, use_last_axis_dfl, use_raw_head
 
     use_last_axis_dfl(model)
     use_depthwise_adown(model)
+    if raw_head:
+        use_raw_head(model)
     head = model.model[-1]
     head.dynamic, head.export = False, True
     model.eval()
@@ -198,7 +201,7 @@ def quantization_aware(checkpoint: Path, train_images: list[Path], names: dict[i
     from ultralytics.utils.torch_utils import init_seeds
 
     init_seeds(seed)  # random, numpy (augmentation) and torch
-    model = prepared(load_fused(checkpoint), imgsz)
+    model = prepared(load_fused(checkpoint), imgsz, raw_head=full_int8)
     example = torch.zeros(1, 3, imgsz, imgsz)
     decoding = head_decoding_nodes(model, example)
     # full int8 keeps one op float: the DFL's fixed 0..15 weighted sum (a MatMul on a (16, 1) constant), whose

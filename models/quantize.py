@@ -9,8 +9,9 @@ Writes <stem>_int8.onnx, <stem>_int8_openvino_model/ and <stem>_int8.tflite. Cal
 dataset's train split and go through the runtime's own preprocessing (prepare), so the ranges measured are those
 the deployed model sees. In all three engines the Detect head's box decoding (DFL softmax, anchor arithmetic,
 class Sigmoid, the final Concat) stays float by default: quantized, it cost 2.5 (OpenVINO) and 6.9 (TFLite)
-mAP50-95 points. exclude_head=False (--quantize-head; yolo-edge-optimize --full-int8) quantizes it too, except, in
-ONNX, the output Concat, where pixel boxes and 0..1 scores would share one int8 scale (mAP 0).
+mAP50-95 points. exclude_head=False (--quantize-head) quantizes it too, except, in ONNX, the output Concat, where
+pixel boxes and 0..1 scores would share one int8 scale (mAP 0). yolo-edge-optimize --full-int8 instead quantizes,
+whole, an export whose head ends at its logits (models/rewrites.py use_raw_head; the runtime decodes them).
 The int8 ONNX and TFLite graphs get short tensor and node names (models/compact.py).
 Needs onnxruntime (onnx), nncf (openvino) and ai-edge-quantizer (tflite): all three live in .venv-factory.
 """

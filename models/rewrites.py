@@ -16,15 +16,25 @@
   light int8 model had 521 ops in 9 XNNPACK partitions with it and 430 ops in 3 partitions without, and ran
   3.5 against 3.2 ms (320 px, 1 thread). Same numbers to ~1e-7.
 
-The exported output contract (1, 4+nc, A) is unchanged, and ultralytics runs the exported files like any other.
+- use_raw_head: the Detect head without its decoding, for integer-only graphs (--full-int8): the output is the
+  box sides' DFL logits and the class logits, (1, 4*16+nc, A), which the runtime decodes on the host
+  (runtime/postprocess.py decode_dfl). Quantized with the decoding inside, the 320 px model lost 8-11 mAP50-95
+  points on ONNX Runtime and LiteRT (docs/model-experiments.md); logits of similar range share one int8 scale well.
+
+Except for use_raw_head, the exported output contract (1, 4+nc, A) is unchanged, and ultralytics runs the exported
+files like any other.
 """
 
 from __future__ import annotations
+
+from . import settings  # noqa: F401  (must precede ultralytics)
 
 from typing import Callable
 
 import torch
 from torch import nn
+
+from ultralytics.nn.modules.head import Detect
 
 from .blocks import ASFF
 
@@ -105,3 +115,20 @@ def use_depthwise_adown(model: nn.Module) -> int:
 
 def use_channel_softmax_asff(model: nn.Module) -> int:
     return replace_modules(model, ASFF, ChannelSoftmaxASFF)
+
+
+class RawDetect(Detect):
+    """Detect returning the box logits and class logits of every anchor, undecoded (b, 4*reg_max+nc, A)."""
+
+    def _inference(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat((x["boxes"], x["scores"]), 1)
+
+
+def use_raw_head(model: nn.Module) -> int:
+    """Make every Detect head (exactly that type) output its logits undecoded; returns how many there were."""
+    heads = [m for m in model.modules() if type(m) is Detect]
+    for head in heads:
+        if head.reg_max != 16 or getattr(head, "end2end", False):
+            raise ValueError("a raw head needs a YOLOv8-style Detect head (16 DFL bins, not end-to-end)")
+        head.__class__ = RawDetect
+    return len(heads)

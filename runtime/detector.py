@@ -97,7 +97,8 @@ class Detector:
         """Raw head -> (xyxy float32 (N, 4) in frame pixels, confidence float32 (N,), class_id int64 (N,))."""
         opts = self.options
         pred, end2end, self._normalized_boxes = postprocess.canonical_head(
-            raw, self._nc, self.input_hw, self.metadata.end2end, self._normalized_boxes)
+            raw, self._nc, self.input_hw, self.metadata.end2end, self._normalized_boxes, self.metadata.stride,
+            opts.conf)
         if end2end:
             xyxy, conf, cls = postprocess.select_end2end(pred, conf=opts.conf, max_det=opts.max_det,
                                                          classes=opts.classes)

@@ -121,3 +121,35 @@ def test_unexpected_output_rank_is_a_clear_error():
 def test_nms_early_stop_is_a_prefix(data, threshold, max_keep):
     boxes, scores = data
     assert nms(boxes, scores, threshold, max_keep).tolist() == nms(boxes, scores, threshold)[:max_keep].tolist()
+
+
+def raw_logits(distances, class_logits, anchors: int) -> np.ndarray:
+    """(4*16+nc, A) head logits whose DFL bins put each box side at the given whole distance (in grid units)."""
+    from runtime.postprocess import REG_MAX
+
+    bins = np.full((4, REG_MAX, anchors), -30.0, np.float32)
+    for side, distance in enumerate(distances):
+        bins[side, distance] = 30.0
+    return np.concatenate([bins.reshape(4 * REG_MAX, anchors), class_logits]).astype(np.float32)
+
+
+def test_raw_head_logits_decode_to_pixel_boxes_and_sigmoid_scores():
+    """A 64x96 input has 8x12 + 4x6 + 2x3 anchors at strides 8, 16, 32; sides (1, 2, 3, 4) bins from an anchor at
+    (x, y) + 0.5 make a box centred at (x+1.5, y+1.5) of 4x6 strides."""
+    anchors = 96 + 24 + 6
+    scores = np.full((2, anchors), -8.0, np.float32)
+    scores[1, 100] = 2.0  # anchor 100: level 2 (stride 16), index 4 -> grid (x=4, y=0)
+    pred, end2end, normalized = canonical_head(raw_logits((1, 2, 3, 4), scores, anchors)[None], 2, (64, 96), None,
+                                               stride=32)
+    assert pred.shape == (6, anchors) and not end2end and normalized is False
+    np.testing.assert_allclose(pred[:4, 100], [(4 + 1.5) * 16, (0 + 1.5) * 16, 4 * 16, 6 * 16], atol=1e-3)
+    np.testing.assert_allclose(pred[:4, 0], [1.5 * 8, 1.5 * 8, 4 * 8, 6 * 8], atol=1e-3)
+    assert pred[5, 100] == pytest.approx(1 / (1 + np.exp(-2.0)))
+    xyxy, conf, cls = select(pred, conf=0.25, iou=0.7, max_det=300)
+    kept, *_ = canonical_head(raw_logits((1, 2, 3, 4), scores, anchors)[None], 2, (64, 96), None, stride=32,
+                              conf=0.25)
+    assert kept.shape == (6, 1)  # only the anchor that can pass conf is decoded, to the same detections
+    for got, want in zip(select(kept, conf=0.25, iou=0.7, max_det=300), (xyxy, conf, cls)):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="anchors fit no pyramid"):
+        canonical_head(raw_logits((1, 2, 3, 4), scores[:, :-1], anchors - 1)[None], 2, (64, 96), None)
