@@ -10,6 +10,7 @@ Writes <stem>-<imgsz>.onnx, <stem>-<imgsz>_openvino_model/ (xml, bin, metadata.y
 from . import settings  # noqa: F401  (must precede ultralytics)
 
 import argparse
+import contextlib
 import importlib.util
 import shutil
 from pathlib import Path
@@ -26,6 +27,23 @@ TARGETS = {
 # (fewer ops and XNNPACK partitions), OpenVINO int8 as fast, in a 5% smaller IR (fewer FakeQuantize layers). ONNX
 # Runtime keeps the written-out exp / sum of models/blocks.py (its Softmax over channels is 5-10x slower).
 WRITTEN_OUT_ASFF = "onnxruntime"
+
+
+@contextlib.contextmanager
+def logits_left_unscaled(active: bool):
+    """ultralytics' LiteRT export divides the output's first four channels by the input size (for pixel boxes);
+    on a raw head those are DFL logits, which must reach the runtime as they are."""
+    if not active:
+        yield
+        return
+    from ultralytics.utils.export import litert
+
+    original = litert._NormalizeCoords
+    litert._NormalizeCoords = lambda model, *args, **kwargs: model
+    try:
+        yield
+    finally:
+        litert._NormalizeCoords = original
 
 
 def export(weights, imgsz, engines, out_dir, fast_dfl=True, depthwise_adown=True, channel_softmax_asff=True,
@@ -70,10 +88,11 @@ def export(weights, imgsz, engines, out_dir, fast_dfl=True, depthwise_adown=True
             use_channel_softmax_asff(model.model)  # none in YOLOv8n
         if raw_head and not use_raw_head(model.model):
             raise SystemExit(f"{weights}: no Detect head found")
-        made = model.export(
-            format=ul_format, imgsz=imgsz, batch=1, half=False,  # fp32
-            dynamic=False, simplify=True, nms=False, device="cpu",
-        )
+        with logits_left_unscaled(raw_head and ul_format == "litert"):
+            made = model.export(
+                format=ul_format, imgsz=imgsz, batch=1, half=False,  # fp32
+                dynamic=False, simplify=True, nms=False, device="cpu",
+            )
         if not made:
             raise SystemExit(f"{engine} export failed (see log above)")
         dest = out_dir / name.format(stem=stem)

@@ -41,7 +41,7 @@ from runtime.val import label_path, validate
 from .export import export
 from .optimize_checks import (Inputs, OptimizeError, check_inputs, check_teacher, has_labels, require_packages,
                               validation_images)
-from .optimize_methods import PostTraining, QuantizationAware, Sensitive
+from .optimize_methods import RAW_HEAD, PostTraining, QuantizationAware, Sensitive
 from .sensitive import REMEDIES
 from .optimize_report import deploy_line, latencies, markdown, plot
 from .quantize import RECIPE, calibration_sample
@@ -217,7 +217,7 @@ def export_one(checkpoint: Path, imgsz: int, engine: str, folder: Path) -> Path:
 
 def raw_export(args, engine: str) -> Path:
     """The fp32 export whose head outputs its logits undecoded: what --full-int8 quantizes (cached)."""
-    key = digest(args.model.read_bytes(), args.imgsz, engine, __version__, "raw")
+    key = digest(args.model.read_bytes(), args.imgsz, engine, __version__, "raw", RAW_HEAD)
     return cached(key, lambda folder: export(args.model, args.imgsz, [engine], folder, raw_head=True)[engine])
 
 

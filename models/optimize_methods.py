@@ -32,7 +32,7 @@ def post_train(engine: str, src: Path, dst: Path, images: list[Path], full_int8:
     return quantizer(src, dst, images, exclude_head=not full_int8, **({"sensitive": sensitive} if sensitive else {}))
 
 
-RAW_HEAD = 1  # part of the full-int8 cache keys: the head is exported undecoded (bump it if that changes)
+RAW_HEAD = 2  # part of the full-int8 cache keys: the head is exported undecoded (bump it if that changes)
 
 
 def tag(full_int8: bool) -> str:
