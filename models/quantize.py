@@ -208,10 +208,12 @@ def quantize_openvino(src: Path, dst_dir: Path, images: list[Path], exclude_head
 
 
 HEAD_MARK = "/head_decode"  # appended to the names of the TFLite head's decoding tensors, to select them
+KEEP_FLOAT_MARK = "/keep_float"  # appended to the names of tensors whose ops the accuracy guard leaves float
 
 
-def mark_tflite_head(src: Path) -> bytes:
-    """The fp32 model's bytes with its box-decoding tensors renamed <name>/head_decode.
+def mark_tflite_tensors(model: bytes, head: bool, keep_float: tuple[str, ...] = ()) -> bytes:
+    """The model's bytes with its box-decoding tensors renamed <name>/head_decode (when `head`) and the tensors
+    named in keep_float renamed <name>/keep_float.
 
     The quantizer selects ops by a regex on their output tensor names, and litert-torch's names are module paths
     with running numbers ("...Detect_22;17"), so the decoding ops are found by shape instead: they are the ones
@@ -220,15 +222,20 @@ def mark_tflite_head(src: Path) -> bytes:
     """
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model(str(src))
-    graph = model.subgraphs[0]
+    if not head and not keep_float:
+        return model
+    model_t = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    graph = model_t.subgraphs[0]
     anchors = int(graph.tensors[graph.outputs[0]].shape[-1])
+    keep = set(keep_float)
     for op in graph.operators:
         for index in op.outputs:
             tensor = graph.tensors[index]
-            if any(d >= anchors and d % anchors == 0 for d in tensor.shape):
-                tensor.name = (tensor.name.decode() + HEAD_MARK).encode()
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+            name = tensor.name.decode()
+            marks = (HEAD_MARK * (head and any(d >= anchors and d % anchors == 0 for d in tensor.shape))
+                     + KEEP_FLOAT_MARK * (name in keep))
+            tensor.name = (name + marks).encode()
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model_t))
 
 
 def calibrate_min_max(model: bytes, quant_recipe, signature: str, samples: list[dict]) -> dict:
@@ -249,37 +256,48 @@ def calibrate_min_max(model: bytes, quant_recipe, signature: str, samples: list[
 
 
 def quantize_tflite(src: Path, dst: Path, images: list[Path], exclude_head: bool = True,
-                    integer_io: bool = False) -> Path:
+                    integer_io: bool = False, keep_float: tuple[str, ...] = ()) -> Path:
     """ai-edge-quantizer static int8 (int8 weights and activations) on the fp32 LiteRT export.
 
     Graph input/output stay float, as in ultralytics' own int8 LiteRT export: int8 I/O measured no faster here
     (the input QUANTIZE op is cheap) and float I/O lets any consumer call the model unchanged. `integer_io`
     makes them int8 too, for integer-only accelerators (and to test the runtime's quantized I/O path).
+    keep_float: the ops writing these tensors (names in src) stay float (models/sensitive.py picks them).
     """
-    from ai_edge_litert.interpreter import Interpreter
-    from ai_edge_quantizer import qtyping, quantizer, recipe
-
-    spec = input_spec(src)
-    signatures = Interpreter(model_path=str(src)).get_signature_list()
-    signature, io = next(iter(signatures.items()))
-    samples = [{io["inputs"][0]: t} for t in calibration_tensors(images, spec)]
-
-    model = mark_tflite_head(src) if exclude_head else src.read_bytes()
-    qt = quantizer.Quantizer(model)
-    qt.load_quantization_recipe(recipe.static_wi8_ai8())
-    no_quantize = recipe.AlgorithmName.NO_QUANTIZE
-    if exclude_head:
-        # Float box decoding: one int8 scale over xywh and scores would cost box precision (as in ONNX/OpenVINO).
-        qt.update_quantization_recipe(regex=HEAD_MARK, operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                                      algorithm_key=no_quantize)
-    for op in () if integer_io else (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
-        qt.update_quantization_recipe(regex=".*", operation_name=op, algorithm_key=no_quantize)
-    ranges = calibrate_min_max(model, qt.get_quantization_recipe(), signature, samples)
+    qt, ranges = tflite_quantizer(src, images, exclude_head, integer_io, keep_float)
     qt.quantize(calibration_result=ranges).export_model(str(dst), overwrite=True)
     dst.chmod(0o644)  # the quantizer writes it executable
     compact_tflite(dst)
     copy_tflite_metadata(src, dst)
     return dst
+
+
+def tflite_quantizer(src: Path, images: list[Path], exclude_head: bool = True, integer_io: bool = False,
+                     keep_float: tuple[str, ...] = ()):
+    """ai-edge-quantizer's Quantizer on src (its tensors marked, the recipe set) and its calibrated ranges."""
+    from ai_edge_quantizer import qtyping, quantizer, recipe
+
+    signature, samples = tflite_samples(src, images)
+    model = mark_tflite_tensors(src.read_bytes(), exclude_head, keep_float)
+    qt = quantizer.Quantizer(model)
+    qt.load_quantization_recipe(recipe.static_wi8_ai8())
+    no_quantize = recipe.AlgorithmName.NO_QUANTIZE
+    # Float box decoding when exclude_head: one int8 scale over xywh and scores would cost box precision.
+    for mark in (HEAD_MARK,) * exclude_head + (KEEP_FLOAT_MARK,) * bool(keep_float):
+        qt.update_quantization_recipe(regex=mark, operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                      algorithm_key=no_quantize)
+    for op in () if integer_io else (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+        qt.update_quantization_recipe(regex=".*", operation_name=op, algorithm_key=no_quantize)
+    return qt, calibrate_min_max(model, qt.get_quantization_recipe(), signature, samples)
+
+
+def tflite_samples(src: Path, images: list[Path]) -> tuple[str, list[dict]]:
+    """The model's signature and the images as its input samples."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    spec = input_spec(src)
+    signature, io = next(iter(Interpreter(model_path=str(src)).get_signature_list().items()))
+    return signature, [{io["inputs"][0]: t} for t in calibration_tensors(images, spec)]
 
 
 def copy_tflite_metadata(src: Path, dst: Path) -> None:

@@ -7,10 +7,12 @@ tool (yolo-edge-optimize tries it when more calibration images did not bring an 
 - ONNX Runtime: its QDQ debugging tools (onnxruntime.quantization.qdq_loss_debug) give each quantized tensor's
   signal-to-quantization-noise ratio on the calibration images; the nodes whose outputs lose the most are
   excluded from quantization.
-- LiteRT: none yet (ai-edge-quantizer's per-op comparison is the candidate); the guard marks the file failed.
+- LiteRT: ai-edge-quantizer's model validator compares every tensor of the int8 model with the float model's on
+  the calibration images (signal-to-noise ratio); the ops whose outputs lose the most stay float.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -22,9 +24,10 @@ from runtime.preprocess import prepare
 from runtime.sources import read_image
 from runtime.val import VAL_OPTIONS, coco_ground_truth, coco_map, predictions_for
 
-from .quantize import calibration_reader, calibration_tensors, input_spec, openvino_head_scope, quantize_onnx
+from .quantize import (HEAD_MARK, calibration_reader, calibration_tensors, input_spec, openvino_head_scope,
+                       quantize_onnx, quantize_tflite, tflite_quantizer, tflite_samples)
 
-KEEP_FLOAT_SHARE = 0.1  # ONNX Runtime: the share of quantized nodes, the noisiest first, left float
+KEEP_FLOAT_SHARE = 0.1  # ONNX Runtime and LiteRT: the share of quantized ops, the noisiest first, left float
 RANKING_IMAGES = 16  # ONNX Runtime keeps every intermediate tensor of every image: 300 at 320 px took > 24 GB
 
 
@@ -116,7 +119,29 @@ def openvino_with_accuracy_control(src: Path, dst: Path, images: list[Path], exc
                                      exclude_head=exclude_head)
 
 
+def tflite_noisiest_tensors(src: Path, calibration: list[Path], exclude_head: bool = True) -> list[str]:
+    """Names (in src) of the KEEP_FLOAT_SHARE of quantized ops' output tensors with the lowest signal-to-noise
+    ratio between the int8 and the float model, on the first RANKING_IMAGES calibration images."""
+    from ai_edge_quantizer.utils import validation_utils
+
+    qt, ranges = tflite_quantizer(src, calibration, exclude_head)
+    qt.quantize(calibration_result=ranges)
+    signature, samples = tflite_samples(src, calibration[:RANKING_IMAGES])
+    snr = validation_utils.ValidationErrorMetric.SNR
+    result = qt.validate({signature: samples}, [snr], num_threads=os.cpu_count() or 1)
+    tensors = result.get_signature_comparison_result(signature).intermediate_tensors
+    ranked = sorted((errors[snr.value], name) for name, errors in tensors.items() if HEAD_MARK not in name)
+    return [name for _, name in ranked[:max(1, round(KEEP_FLOAT_SHARE * len(ranked)))]]
+
+
+def tflite_with_noisiest_float(src: Path, dst: Path, images: list[Path], exclude_head: bool, sensitive) -> Path:
+    keep = tflite_noisiest_tensors(src, images, exclude_head=exclude_head)
+    print(f"tflite: {len(keep)} noisiest ops left float")
+    return quantize_tflite(src, dst, images, exclude_head=exclude_head, keep_float=tuple(keep))
+
+
 # The engines that have this remedy, each with its own tool; (src, dst, calibration images, exclude_head,
 # optimize_methods.Sensitive) -> the int8 file.
-REMEDIES = {"onnxruntime": onnx_with_noisiest_float, "openvino": openvino_with_accuracy_control}
+REMEDIES = {"onnxruntime": onnx_with_noisiest_float, "openvino": openvino_with_accuracy_control,
+            "tflite": tflite_with_noisiest_float}
 

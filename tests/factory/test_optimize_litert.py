@@ -23,10 +23,14 @@ RUNS = {"ptq": [], "qat-full-int8": ["--method", "qat", "--epochs", "1", "--full
 
 
 @pytest.fixture(scope="module")
-def outs(tmp_path_factory) -> dict[str, Path]:
+def data(tmp_path_factory) -> Path:
     from models.dataset import generate
 
-    data = generate(tmp_path_factory.mktemp("data"), seed=7, n_train=8, n_val=6, n_test=0)
+    return generate(tmp_path_factory.mktemp("data"), seed=7, n_train=8, n_val=6, n_test=0)
+
+
+@pytest.fixture(scope="module")
+def outs(data, tmp_path_factory) -> dict[str, Path]:
     result = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(settings, "BUILD_DIR", tmp_path_factory.mktemp("cache"))
@@ -41,16 +45,20 @@ def rows(out: Path) -> list[dict]:
     return json.loads((out / "report.json").read_text())["rows"]
 
 
-def float_ops(model: Path) -> int:
-    """Operators that compute in float32 (a float output that is not a DEQUANTIZE's)."""
+def operators(model: Path) -> list[tuple[int, int]]:
+    """(builtin op code, output tensor type) of each operator of the main graph."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     model_t = flatbuffer_utils.read_model(str(model))
     graph, codes = model_t.subgraphs[0], model_t.operatorCodes
-    dequantize = 6  # BuiltinOperator.DEQUANTIZE
-    return sum(graph.tensors[op.outputs[0]].type == 0 and max(codes[op.opcodeIndex].builtinCode,
-                                                              codes[op.opcodeIndex].deprecatedBuiltinCode) != dequantize
-               for op in graph.operators)
+    return [(max(codes[op.opcodeIndex].builtinCode, codes[op.opcodeIndex].deprecatedBuiltinCode),
+             graph.tensors[op.outputs[0]].type) for op in graph.operators]
+
+
+def float_ops(model: Path) -> int:
+    """Operators that compute in float32 (a float output that is not a DEQUANTIZE's)."""
+    dequantize, float32 = 6, 0  # BuiltinOperator.DEQUANTIZE, TensorType.FLOAT32
+    return sum(kind == float32 and code != dequantize for code, kind in operators(model))
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -68,3 +76,21 @@ def test_full_int8_litert_quantizes_the_heads_decoding(outs):
     head_float, full = (outs[run] / rows(outs[run])[1]["file"] for run in ("ptq", "qat-full-int8"))
     assert float_ops(head_float) >= 10  # the decoding
     assert float_ops(full) == 0  # integer-only between the input QUANTIZE and the output DEQUANTIZE
+
+
+def test_the_sensitive_layers_remedy_leaves_the_noisiest_ops_float(outs, data, tmp_path):
+    """LiteRT's remedy: the same calibration, a tenth of the quantized ops (the noisiest by the validator's SNR)
+    left float, the head's decoding float as before; the file still loads alone with its names."""
+    from models.optimize_methods import PostTraining, Sensitive
+    from runtime.val import split_images
+
+    images, _ = split_images(data, "train")
+    fp32 = outs["ptq"] / rows(outs["ptq"])[0]["file"]
+    (tmp_path / "plain").mkdir(), (tmp_path / "remedied").mkdir()
+    plain = PostTraining(False).make("tflite", fp32, images[:4], tmp_path / "plain")
+    remedied = PostTraining(False).make("tflite", fp32, images[:4], tmp_path / "remedied",
+                                        Sensitive(images, NAMES, 0.5))
+    quantized = len(operators(plain)) - float_ops(plain)
+    assert 0.05 * quantized <= float_ops(remedied) - float_ops(plain) <= 0.15 * quantized, \
+        (float_ops(plain), float_ops(remedied), quantized)
+    assert Detector(remedied).names == NAMES
