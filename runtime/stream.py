@@ -41,6 +41,7 @@ OPEN_TIMEOUT_S = 5.0
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # waits before each reopen attempt; the last repeats
 WINDOW = 1024  # recent frames the metrics' medians cover (bounded: a soak must not grow memory)
 POLL_S = 0.05  # how often a waiting thread looks at the stop flag
+CAPTURE_EXIT_S = 2.0  # at exit, the longest wait for a capture stuck in its source (a URL read times out in 1 s)
 log = logging.getLogger(__name__)
 _open_streams: weakref.WeakSet = weakref.WeakSet()
 
@@ -48,9 +49,14 @@ _open_streams: weakref.WeakSet = weakref.WeakSet()
 @atexit.register
 def _stop_open_streams() -> None:
     """At exit, stop the streams still running and wait for their engines' calls to return: a daemon thread still
-    inside an engine when the interpreter finalizes aborts the whole process (C++ terminate)."""
-    for stream in list(_open_streams):
-        stream.close(timeout=None)
+    inside an engine when the interpreter finalizes aborts the whole process (C++ terminate). A capture thread
+    is waited for CAPTURE_EXIT_S at most: a user's iterable that never returns must not hang the exit, and it runs
+    no engine."""
+    streams = list(_open_streams)
+    for stream in streams:
+        stream._stop.set()
+    for stream in streams:
+        stream._join(None, capture_timeout=CAPTURE_EXIT_S)
 
 
 @dataclass(frozen=True)
@@ -273,10 +279,17 @@ class Stream:
         """Stop every thread and release the capture, waiting at most `timeout` seconds in all (None: until they
         have stopped, which takes at most the engine call under way)."""
         self._stop.set()
+        self._join(timeout)
+
+    def _join(self, timeout: float | None, capture_timeout: float | None = None) -> None:
+        """Wait for the threads, `timeout` seconds in all (None: no limit), the capture's `capture_timeout` at most."""
         deadline = None if timeout is None else time.perf_counter() + timeout
         for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(None if deadline is None else max(0.0, deadline - time.perf_counter()))
+            if thread is threading.current_thread():
+                continue
+            limits = [t for t in (None if deadline is None else max(0.0, deadline - time.perf_counter()),
+                                  capture_timeout if thread is self._threads[0] else None) if t is not None]
+            thread.join(min(limits) if limits else None)
 
     @property
     def running(self) -> bool:

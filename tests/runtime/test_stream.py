@@ -225,6 +225,33 @@ print("exiting with the stream running", flush=True)
 """
 
 
+LEFT_BLOCKED = """
+import sys
+import threading
+import numpy as np
+from runtime import Detector
+
+frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)
+
+def blocks_after_two():
+    yield frame
+    yield frame
+    threading.Event().wait()  # a source that never gives another frame nor returns
+
+results = iter(Detector(sys.argv[1]).stream(blocks_after_two(), policy="all"))
+next(results)
+print("exiting with the source blocked", flush=True)
+"""
+
+
+def test_exiting_while_the_source_blocks_forever_still_exits():
+    """At exit the stream waits for its engine's call, but not forever for a user's iterable stuck in itself."""
+    done = subprocess.run([sys.executable, "-c", LEFT_BLOCKED, str(SHIPPED["onnxruntime"])], capture_output=True,
+                          text=True, timeout=600)  # without the bound on the capture's wait: never returns
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == "exiting with the source blocked".split()
+
+
 def test_exiting_with_a_stream_running_stops_it_and_releases_its_source():
     """A daemon thread still inside the engine when the interpreter finalizes aborts the process (C++ terminate,
     exit 134): the stream stops its threads at exit instead."""
