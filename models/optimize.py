@@ -36,11 +36,11 @@ from runtime.bench import environment, precision_of
 from runtime.detector import Detector
 from runtime.engines import ENGINE_NAMES, embedded_metadata, model_size
 from runtime.metadata import read_simple_yaml
-from runtime.val import label_path, validate
+from runtime.val import validate
 
 from .export import export
-from .optimize_checks import (Inputs, OptimizeError, check_inputs, check_teacher, has_labels, require_packages,
-                              validation_images)
+from .optimize_checks import (Inputs, OptimizeError, check_inputs, check_teacher, file_stamps, has_labels,
+                              require_packages, validation_images)
 from .optimize_methods import RAW_HEAD, PostTraining, QuantizationAware, Sensitive
 from .sensitive import REMEDIES
 from .optimize_report import deploy_line, latencies, markdown, plot
@@ -108,9 +108,7 @@ def check_metadata(path: Path, names: dict[int, str], imgsz: int) -> None:
 
 def score(path: Path, args, inputs: Inputs) -> dict:
     """The runtime's mAP of a cached file on the scoring split; kept beside the file for re-runs on the same split."""
-    labels = [label_path(p) for p in inputs.scoring_images if has_labels(p)]
-    key = digest(args.data.resolve(), args.split,
-                 *(f"{p}:{p.stat().st_mtime_ns}" for p in [*inputs.scoring_images, *labels]))
+    key = digest(args.data.resolve(), args.split, *file_stamps(inputs.scoring_images, labels=True))
     memo = path.parent / f".score-{key}.json"
     if memo.is_file():
         return json.loads(memo.read_text())
@@ -151,7 +149,7 @@ def engine_rows(engine: str, args, method, inputs: Inputs, staging: Path, times:
                   f"{remedy}")
         images = calibration_sample(inputs.train_images, calib)
         key = digest(source, *method.key, RECIPE, bool(sensitive), args.max_drop if sensitive else None,
-                     *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in images))
+                     *file_stamps(images))
         print(f"[{PROG}] {engine}: {calib} calibration images")
         with stage(f"{engine}: int8 ({args.method})", times):
             made = cached(key, lambda folder: method.make(engine, fp32, images, folder, sensitive))
@@ -194,8 +192,7 @@ def pruned_checkpoint(args, inputs: Inputs) -> tuple[Path, dict]:
     val = validation_images(args.data, inputs)
     teacher = args.distill.read_bytes() if args.distill else b""
     key = digest(args.model.read_bytes(), teacher, args.prune, args.prune_steps, args.prune_epochs, args.imgsz,
-                 args.seed, PRUNE_RECIPE, *(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-                                            for p in [*inputs.train_images, *val]))
+                 args.seed, PRUNE_RECIPE, *file_stamps([*inputs.train_images, *val], labels=True))
 
     def make(folder: Path) -> Path:
         data = training_yaml(inputs.names, inputs.train_images, val, folder)

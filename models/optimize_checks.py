@@ -63,6 +63,13 @@ def has_labels(image: Path) -> bool:
         return False
 
 
+def file_stamps(images: list[Path], labels: bool = False) -> list[str]:
+    """Cache-key parts naming each image (and, with labels, its label file) by path, size and modification time: a
+    re-run reuses a cached result only while none of them changed (a relabelled split too)."""
+    files = [*images, *(label_path(p) for p in images if has_labels(p))] if labels else images
+    return [f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+
+
 def check_inputs(checkpoint: Path, data_yaml: Path, split: str, train_labels: bool = False) -> Inputs:
     """The checkpoint is a detection model whose classes are the data's; train has images (and labels, for QAT),
     `split` labels."""

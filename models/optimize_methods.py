@@ -13,6 +13,7 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from .export import export
+from .optimize_checks import file_stamps
 from .quantize import QUANTIZERS, output_path
 from .sensitive import REMEDIES
 
@@ -67,7 +68,7 @@ class QuantizationAware:
 
         self.full_int8 = full_int8
         self.key = ("qat", digest(checkpoint.read_bytes(), imgsz, epochs, full_int8, seed, RECIPE,
-                                  *(f"{p}:{p.stat().st_size}" for p in [*train_images, *calibration])))
+                                  *file_stamps(train_images, labels=True), *file_stamps(calibration)))
         self._cached = cached
         ov_name = f"{checkpoint.stem}-{imgsz}_{tag(full_int8)}_openvino_model"  # as output_path names the fp32 export's
 

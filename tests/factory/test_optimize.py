@@ -316,3 +316,36 @@ def test_qat_fine_tunes_the_weights_not_only_the_ranges(data, tmp_path):
     convs = [k for k in before if k.endswith("conv.weight") and "dfl" not in k]
     changed = sum(not (before[k] == after[k]).all() for k in convs)
     assert changed >= 0.9 * len(convs), f"{changed} of {len(convs)} conv weights changed"
+
+
+def test_cache_keys_follow_the_images_and_their_labels(data, tmp_path):
+    """What names the train split in the QAT, pruning and score cache keys changes when a label file is rewritten
+    (a relabelled split) or an image is, and not otherwise; the QAT run's key with it."""
+    import os
+
+    from models.optimize import digest
+    from models.optimize_checks import file_stamps
+    from models.optimize_methods import QuantizationAware
+
+    def qat_key(images) -> str:  # the key QuantizationAware looks its run up by (the lookup itself is not run here)
+        keys = []
+        QuantizationAware(CHECKPOINT, images, NAMES, IMGSZ, 1, False, 0, images[:1],
+                          lambda key, make: keys.append(key) or tmp_path, digest)
+        return keys[0]
+    from runtime.val import label_path, split_images
+
+    images = []
+    for image in split_images(data, "train")[0][:2]:
+        copy = tmp_path / "images" / "train" / image.name
+        copy.parent.mkdir(parents=True, exist_ok=True), label_path(copy).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(image, copy), shutil.copy2(label_path(image), label_path(copy))
+        images.append(copy)
+    first, first_qat = file_stamps(images, labels=True), qat_key(images)
+    assert file_stamps(images, labels=True) == first and len(first) == 4 and qat_key(images) == first_qat
+    label = label_path(images[0])
+    os.utime(label, ns=(label.stat().st_atime_ns, label.stat().st_mtime_ns + 10**9))
+    relabelled = file_stamps(images, labels=True)
+    assert relabelled != first and qat_key(images) != first_qat
+    assert file_stamps(images) == file_stamps(images, labels=False)
+    os.utime(images[1], ns=(images[1].stat().st_atime_ns, images[1].stat().st_mtime_ns + 10**9))
+    assert file_stamps(images, labels=True) != relabelled
