@@ -79,7 +79,10 @@ def markdown(report: dict) -> str:
              f"Measured {env['date'][:10]} on {cpu_label(env)} ({env['cores']} cores), versions "
              + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".",
              f"mAP50-95 on the {report['split']} split ({report['scoring_images']} images); drop: points below the "
-             "fp32 file of the same engine, shown as the change in points; QAT: each seed, then their mean.", "",
+             "fp32 file of the same engine, shown as the change in points; QAT: each seed, then their mean. "
+             "Each run's own report (yolo-edge-optimize), measured: " + "; ".join(
+                 f"{name} {run['measured'][:16].replace('T', ' ')}" + (f" on {run['cpu']}" if run["cpu"] != cpu_label(env) else "")
+                 for name, run in report["runs"].items()) + ".", "",
              "| engine | fp32 | PTQ int8 | QAT int8 | QAT mean | PTQ full int8 | QAT full int8 | QAT full mean | "
              "QAT minutes |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for engine, e in report["accuracy"].items():
@@ -116,7 +119,8 @@ def main():
               "scoring_images": ptq["scoring_images"], "reps": args.reps,
               "environment": environment(sorted({r["engine"] for r in ptq["rows"]})),
               "runs": {name: {"method": r["method"], "full_int8": r.get("full_int8", False),
-                              "qat_epochs": r.get("qat_epochs"), "stage_seconds": r["stage_seconds"]}
+                              "qat_epochs": r.get("qat_epochs"), "stage_seconds": r["stage_seconds"],
+                              "measured": r["environment"]["date"], "cpu": cpu_label(r["environment"])}
                        for name, r in runs.items()},
               "accuracy": summary(runs),
               "latency_ms": labelled_latencies(files, args.reps, args.warmup)}
