@@ -6,7 +6,7 @@ Reads DIR/<run>/report.json for the runs ptq, qat-seed<N> and their <run>-full-i
 own reports) and writes OUT.json and OUT.md: per engine, each int8 file's mAP50-95 points below the fp32 file (QAT:
 each seed and their mean), QAT's fine-tuning minutes, and the latency of the int8 files measured again, all in one
 alternated loop (each run timed its own files alone): PTQ int8, PTQ full int8 and the first seed's QAT int8 and QAT
-full int8.
+full int8; each full-int8 file's speed against the head-float PTQ file as the median of per-repetition ratios.
 """
 from __future__ import annotations
 
@@ -73,6 +73,20 @@ def timed_files(folder: Path, runs: dict[str, dict]) -> dict[str, Path]:
             for name in names for r in runs[name]["rows"] if r["drop"] is not None}
 
 
+def paired_ratios(latency: dict) -> dict:
+    """{"<engine> <full-int8 run>": {threads: median over the repetitions of that run's predict ms / the head-float
+    PTQ file's in the same repetition}}: below 1 the full-int8 file is faster. Pairing each repetition cancels the
+    machine's drift, which moves both files alike."""
+    out = {}
+    for label, per_threads in latency.items():
+        engine, run = label.split(" ", 1)
+        if "full-int8" in run and f"{engine} ptq" in latency:
+            out[label] = {n: round(statistics.median(a / b for a, b in zip(t["predict_runs"],
+                                                                            latency[f"{engine} ptq"][n]["predict_runs"])), 3)
+                          for n, t in per_threads.items()}
+    return out
+
+
 def markdown(report: dict) -> str:
     env, threads = report["environment"], thread_counts()
     lines = [f"# PTQ and QAT, head-float int8 and full int8: {report['model']} at {report['imgsz']} px", "",
@@ -102,6 +116,12 @@ def markdown(report: dict) -> str:
     for label, t in report["latency_ms"].items():
         lines.append(f"| {label} | " + " | ".join(f"{t[str(n)]['bare']:.2f} / {t[str(n)]['predict']:.2f}"
                                                   for n in threads) + " |")
+    lines += ["", "Full int8 against the head-float PTQ int8 file of its engine: median of the per-repetition ratios of "
+              "Detector.predict (below 1: the full-int8 file is faster):", "",
+              "| file | " + " | ".join(f"{t} thread{'s' * (t > 1)}" for t in threads) + " |",
+              "|---|" + "---:|" * len(threads)]
+    for label, r in report["full_int8_vs_ptq"].items():
+        lines.append(f"| {label} | " + " | ".join(f"{r[str(n)]:.3f}" for n in threads) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -122,8 +142,11 @@ def main():
                               "qat_epochs": r.get("qat_epochs"), "stage_seconds": r["stage_seconds"],
                               "measured": r["environment"]["date"], "cpu": cpu_label(r["environment"])}
                        for name, r in runs.items()},
-              "accuracy": summary(runs),
-              "latency_ms": labelled_latencies(files, args.reps, args.warmup)}
+              "accuracy": summary(runs)}
+    latency = labelled_latencies(files, args.reps, args.warmup, runs=True)
+    report["full_int8_vs_ptq"] = paired_ratios(latency)
+    report["latency_ms"] = {label: {n: {k: v for k, v in t.items() if k != "predict_runs"} for n, t in per.items()}
+                            for label, per in latency.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
