@@ -38,7 +38,8 @@ class DistillationLoss:
         cls_kd, box_kd = distillation_terms(student, teacher, self.reg_max, self.temperature)
         batch_size = student["boxes"].shape[0]
         extra = torch.stack([torch.zeros_like(cls_kd), cls_kd, box_kd]) * self.weight * batch_size
-        return loss + extra, items
+        # logged beside ultralytics' own items (train/kd_cls, train/kd_dfl in results.csv)
+        return loss + extra, {**items, "kd_cls": cls_kd.detach() * self.weight, "kd_dfl": box_kd.detach() * self.weight}
 
 
 def distillation_terms(student: dict, teacher: dict, reg_max: int, temperature: float):

@@ -182,7 +182,7 @@ def int8_method(args, inputs: Inputs, times: dict):
                                  cached, digest)
 
 
-PRUNE_RECIPE = 2  # part of the cache key of a pruning run: bump it when models/prune*.py change what they make
+PRUNE_RECIPE = 3  # part of the cache key of a pruning run: bump it when models/prune*.py change what they make
 
 
 def pruned_checkpoint(args, inputs: Inputs) -> tuple[Path, dict]:

@@ -1,5 +1,5 @@
 """models/prune.py and yolo-edge-optimize --prune: structured channel pruning with Torch-Pruning, fine-tuned (and
-distilled) with ultralytics' trainer, on the shipped YOLOv8n-shapes at 160 px."""
+distilled: models/distill.py) with ultralytics' trainer, on the shipped YOLOv8n-shapes at 160 px."""
 
 from __future__ import annotations
 
@@ -85,17 +85,31 @@ def data(tmp_path_factory) -> Path:
     return generate(tmp_path_factory.mktemp("data"), seed=7, n_train=8, n_val=6, n_test=0)
 
 
-@pytest.mark.parametrize("teacher", [None, CHECKPOINT])
-def test_optimize_prune_writes_pruned_files_and_reports_the_steps(teacher, data, tmp_path):
-    """Two steps of one epoch each (with the unpruned model as teacher, or none): the report records each step's
-    MACs and the fine-tuning; the files are the pruned model's, load alone, and int8 agrees with fp32."""
-    out = tmp_path / "out"
-    distill = ["--distill", str(teacher)] if teacher else []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(settings, "BUILD_DIR", tmp_path / "cache")
-        assert main([str(CHECKPOINT), "--data", str(data), "--engines", "onnxruntime", "--out", str(out),
-                     "--imgsz", str(IMGSZ), "--calib", "4", "--reps", "2", "--warmup", "0", "--allow-drop",
-                     "--prune", "0.3", "--prune-steps", "2", "--prune-epochs", "1", *distill]) == 0
+TEACHERS = {"alone": None, "taught": CHECKPOINT}
+
+
+@pytest.fixture(scope="module")
+def pruned_runs(data, tmp_path_factory) -> dict[str, Path]:
+    """Two steps of one epoch each, with the unpruned model as teacher or none: {"alone"|"taught": (--out, cache)}."""
+    runs = {}
+    for name, teacher in TEACHERS.items():
+        tmp = tmp_path_factory.mktemp(name)
+        distill = ["--distill", str(teacher)] if teacher else []
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(settings, "BUILD_DIR", tmp / "cache")
+            assert main([str(CHECKPOINT), "--data", str(data), "--engines", "onnxruntime", "--out", str(tmp / "out"),
+                         "--imgsz", str(IMGSZ), "--calib", "4", "--reps", "2", "--warmup", "0", "--allow-drop",
+                         "--prune", "0.3", "--prune-steps", "2", "--prune-epochs", "1", *distill]) == 0
+        runs[name] = (tmp / "out", tmp / "cache")
+    return runs
+
+
+@pytest.mark.parametrize("name", TEACHERS)
+def test_optimize_prune_writes_pruned_files_and_reports_the_steps(name, pruned_runs):
+    """The report records each step's MACs and the fine-tuning; the files are the pruned model's, load alone, and
+    int8 agrees with fp32."""
+    out, _ = pruned_runs[name]
+    teacher = TEACHERS[name]
     report = json.loads((out / "report.json").read_text())
     pruning = report["pruning"]
     assert report["model"] == CHECKPOINT.name and pruning["teacher"] == (teacher.name if teacher else None)
@@ -110,9 +124,23 @@ def test_optimize_prune_writes_pruned_files_and_reports_the_steps(teacher, data,
     assert macs_of_onnx(out / report["rows"][0]["file"]) == pytest.approx(pruning["macs_after"], rel=0.05)
     matched, total = matched_boxes(fp32, int8, sample_paths())
     assert matched >= 0.5 * total, (matched, total)
-    # ultralytics' trainer logged a distillation loss in each step exactly when a teacher was given
-    logs = sorted((tmp_path / "cache" / "optimize").glob("*/runs/step*/results.csv"))
-    assert len(logs) == 2 and all(("dis_loss" in log.read_text()) == bool(teacher) for log in logs)
+
+
+def step_logs(cache: Path) -> list[dict[str, float]]:
+    """ultralytics' results.csv rows (one per epoch) of each fine-tuning step."""
+    import csv
+
+    logs = sorted((cache / "optimize").glob("*/runs/step*/results.csv"))
+    return [{k.strip(): float(v) for k, v in row.items()} for log in logs for row in csv.DictReader(log.open())]
+
+
+def test_the_teacher_adds_its_distillation_terms_to_every_step(pruned_runs):
+    """Taught, every step's training logs the two distillation terms (models/distill.py), which the teacher makes
+    positive; alone, there are none."""
+    alone, taught = (step_logs(pruned_runs[name][1]) for name in TEACHERS)
+    assert len(alone) == len(taught) == 2
+    assert all(row["train/kd_cls"] > 0 and row["train/kd_dfl"] > 0 for row in taught), taught
+    assert not any("train/kd_cls" in row for row in alone)
 
 
 def macs_of_onnx(path: Path) -> int:
