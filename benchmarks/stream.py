@@ -6,9 +6,10 @@
     python -m benchmarks.stream soak MODEL [--minutes 10]    the live stream for minutes: memory, threads, files
 
 file: per model, the stream's throughput against min(1 / bare engine run, the decoder's own rate on the file) and
-against a serial read-then-predict loop, the two loops alternated --reps times. live: the frame age at result
-against one bare inference + one frame interval, the inference inside the stream against its back-to-back time,
-and how long results take to come back after the RTSP server restarts. soak: RSS, threads and open files sampled
+against a serial read-then-predict loop, each of --reps repetitions measuring the bare run, the decoder and the
+two loops in turn (ratios per repetition). live: the frame age at result against one bare inference + one frame
+interval, the inference inside the stream against its back-to-back time, and how long results take to come back
+after the RTSP server restarts. soak: RSS, threads and open files sampled
 every 10 s. Writes benchmarks/results/stream/<mode>.{json,md}.
 """
 from __future__ import annotations
@@ -100,24 +101,29 @@ def stream_fps(detector: Detector, clip: Path) -> float:
 
 
 def bench_file(models: list[Path], reps: int, work: Path) -> dict:
+    """Per model and repetition: the bare engine run, the decoder alone, the serial loop and the stream, one after
+    another, so that each repetition's ceiling (min(1 / bare run, decoder rate)) is measured in the machine state
+    its loops ran in; the ratios are medians of the per-repetition ratios."""
     clip = h264_clip(work)
     rows = []
     for model in models:
         detector = Detector(model, threads=1)
-        bare, decoder = bare_ms(detector), decode_fps(clip)
-        serial, streamed = [], []
-        for _ in range(reps):  # alternated: the machine's drift hits both loops alike
-            serial.append(serial_fps(detector, clip))
-            streamed.append(stream_fps(detector, clip))
-        ceiling = min(1000 / bare, decoder)
-        row = {"model": model.name, "engine": detector.engine.name, "imgsz": detector.input_hw[0],
-               "bare_ms": round(bare, 2), "decoder_fps": round(decoder, 1), "ceiling_fps": round(ceiling, 1),
-               "serial_fps": round(statistics.median(serial), 1), "stream_fps": round(statistics.median(streamed), 1)}
-        row["of_ceiling"] = round(row["stream_fps"] / ceiling, 3)
-        row["over_serial"] = round(row["stream_fps"] / row["serial_fps"], 3)
+        runs = {k: [] for k in ("bare_ms", "decoder_fps", "serial_fps", "stream_fps", "of_ceiling", "over_serial")}
+        for _ in range(reps):
+            bare, decoder = bare_ms(detector, reps=30, warmup=5), decode_fps(clip)
+            serial, streamed = serial_fps(detector, clip), stream_fps(detector, clip)
+            for key, value in (("bare_ms", bare), ("decoder_fps", decoder), ("serial_fps", serial),
+                               ("stream_fps", streamed), ("of_ceiling", streamed / min(1000 / bare, decoder)),
+                               ("over_serial", streamed / serial)):
+                runs[key].append(value)
+        row = {"model": model.name, "engine": detector.engine.name, "imgsz": detector.input_hw[0]}
+        row.update({k: round(statistics.median(v), 3 if k in ("of_ceiling", "over_serial") else 2)
+                    for k, v in runs.items()})
         print(row, flush=True)
         rows.append(row)
-    return {"clip": f"{FRAME} H.264, {FPS * CLIP_SECONDS} frames", "reps": reps, "threads": 1, "rows": rows}
+    return {"clip": f"{FRAME} H.264, {FPS * CLIP_SECONDS} frames; medians of {reps} repetitions, each measuring "
+                    "the bare run, the decoder, the serial loop and the stream in turn; ratios per repetition",
+            "reps": reps, "threads": 1, "rows": rows}
 
 
 def cpu_seconds() -> float:
