@@ -9,8 +9,8 @@ file: per model, the stream's throughput against min(1 / bare engine run, the de
 against a serial read-then-predict loop, each of --reps repetitions measuring the bare run, the decoder and the
 two loops in turn (ratios per repetition). live: the frame age at result against one bare inference + one frame
 interval, the inference inside the stream against its back-to-back time, and how long results take to come back
-after the RTSP server restarts. soak: RSS, threads and open files sampled
-every 10 s. Writes benchmarks/results/stream/<mode>.{json,md}.
+after the RTSP server restarts. soak: RSS, threads and open files sampled every 10 s.
+Writes benchmarks/results/stream/<mode>.{json,md}.
 """
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ class DistillationLoss:
         batch_size = student["boxes"].shape[0]
         extra = torch.stack([torch.zeros_like(cls_kd), cls_kd, box_kd]) * self.weight * batch_size
         # logged beside ultralytics' own items (train/kd_cls, train/kd_dfl in results.csv)
-        return loss + extra, {**items, "kd_cls": cls_kd.detach() * self.weight, "kd_dfl": box_kd.detach() * self.weight}
+        logged = {"kd_cls": cls_kd.detach() * self.weight, "kd_dfl": box_kd.detach() * self.weight}
+        return loss + extra, {**items, **logged}
 
 
 def distillation_terms(student: dict, teacher: dict, reg_max: int, temperature: float):

@@ -22,10 +22,11 @@ def latencies(paths: list[Path], reps: int, warmup: int, gap_s: float = 0.01) ->
 
 
 def labelled_latencies(files: dict[str, Path], reps: int, warmup: int, gap_s: float = 0.01,
-                       runs: bool = False) -> dict[str, dict]:
-    """{label: {threads: {"bare": ms, "predict": ms}}}, medians (runs: also "predict_runs", each repetition's ms
-    after the warm-up, in order). For each thread count every file is loaded and their steps (the bare engine run,
-    predict on a 1280x720 frame) alternate in one loop, so the files compared share the machine's noise."""
+                       runs: dict | None = None) -> dict[str, dict]:
+    """{label: {threads: {"bare": ms, "predict": ms}}}, medians; `runs`, when given, gets {label: {threads: each
+    repetition's predict ms after the warm-up, in order}}. For each thread count every file is loaded and their
+    steps (the bare engine run, predict on a 1280x720 frame) alternate in one loop, so the files compared share the
+    machine's noise."""
     from tqdm import tqdm
 
     frames = synthetic_frames([FRAME])
@@ -38,8 +39,9 @@ def labelled_latencies(files: dict[str, Path], reps: int, warmup: int, gap_s: fl
             interleave(steps, reps, warmup, gap_s, tick=bar.update)
         for label, (raw, _) in raws.items():
             result[label][str(threads)] = {"bare": round(summarize(raw["bare"], warmup)["median"], 2),
-                                           "predict": round(summarize(raw[f"{FRAME}/predict"], warmup)["median"], 2),
-                                           **({"predict_runs": raw[f"{FRAME}/predict"][warmup:]} if runs else {})}
+                                           "predict": round(summarize(raw[f"{FRAME}/predict"], warmup)["median"], 2)}
+            if runs is not None:
+                runs.setdefault(label, {})[str(threads)] = raw[f"{FRAME}/predict"][warmup:]
     return result
 
 

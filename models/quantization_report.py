@@ -73,17 +73,17 @@ def timed_files(folder: Path, runs: dict[str, dict]) -> dict[str, Path]:
             for name in names for r in runs[name]["rows"] if r["drop"] is not None}
 
 
-def paired_ratios(latency: dict) -> dict:
+def paired_ratios(runs: dict) -> dict:
     """{"<engine> <full-int8 run>": {threads: median over the repetitions of that run's predict ms / the head-float
-    PTQ file's in the same repetition}}: below 1 the full-int8 file is faster. Pairing each repetition cancels the
-    machine's drift, which moves both files alike."""
+    PTQ file's in the same repetition}} from labelled_latencies' runs: below 1 the full-int8 file is faster.
+    Pairing each repetition cancels the machine's drift, which moves both files alike."""
     out = {}
-    for label, per_threads in latency.items():
+    for label, per_threads in runs.items():
         engine, run = label.split(" ", 1)
-        if "full-int8" in run and f"{engine} ptq" in latency:
-            out[label] = {n: round(statistics.median(a / b for a, b in zip(t["predict_runs"],
-                                                                            latency[f"{engine} ptq"][n]["predict_runs"])), 3)
-                          for n, t in per_threads.items()}
+        ptq = runs.get(f"{engine} ptq")
+        if "full-int8" in run and ptq:
+            out[label] = {n: round(statistics.median(a / b for a, b in zip(ms, ptq[n])), 3)
+                          for n, ms in per_threads.items()}
     return out
 
 
@@ -95,7 +95,8 @@ def markdown(report: dict) -> str:
              f"mAP50-95 on the {report['split']} split ({report['scoring_images']} images); drop: points below the "
              "fp32 file of the same engine, shown as the change in points; QAT: each seed, then their mean. "
              "Each run's own report (yolo-edge-optimize), measured: " + "; ".join(
-                 f"{name} {run['measured'][:16].replace('T', ' ')}" + (f" on {run['cpu']}" if run["cpu"] != cpu_label(env) else "")
+                 f"{name} {run['measured'][:16].replace('T', ' ')}"
+                 + (f" on {run['cpu']}" if run["cpu"] != cpu_label(env) else "")
                  for name, run in report["runs"].items()) + ".", "",
              "| engine | fp32 | PTQ int8 | QAT int8 | QAT mean | PTQ full int8 | QAT full int8 | QAT full mean | "
              "QAT minutes |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -116,8 +117,8 @@ def markdown(report: dict) -> str:
     for label, t in report["latency_ms"].items():
         lines.append(f"| {label} | " + " | ".join(f"{t[str(n)]['bare']:.2f} / {t[str(n)]['predict']:.2f}"
                                                   for n in threads) + " |")
-    lines += ["", "Full int8 against the head-float PTQ int8 file of its engine: median of the per-repetition ratios of "
-              "Detector.predict (below 1: the full-int8 file is faster):", "",
+    lines += ["", "Full int8 against the head-float PTQ int8 file of its engine: median of the per-repetition "
+              "ratios of Detector.predict (below 1: the full-int8 file is faster):", "",
               "| file | " + " | ".join(f"{t} thread{'s' * (t > 1)}" for t in threads) + " |",
               "|---|" + "---:|" * len(threads)]
     for label, r in report["full_int8_vs_ptq"].items():
@@ -143,10 +144,9 @@ def main():
                               "measured": r["environment"]["date"], "cpu": cpu_label(r["environment"])}
                        for name, r in runs.items()},
               "accuracy": summary(runs)}
-    latency = labelled_latencies(files, args.reps, args.warmup, runs=True)
-    report["full_int8_vs_ptq"] = paired_ratios(latency)
-    report["latency_ms"] = {label: {n: {k: v for k, v in t.items() if k != "predict_runs"} for n, t in per.items()}
-                            for label, per in latency.items()}
+    predict_runs: dict = {}
+    report["latency_ms"] = labelled_latencies(files, args.reps, args.warmup, runs=predict_runs)
+    report["full_int8_vs_ptq"] = paired_ratios(predict_runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))

@@ -120,8 +120,9 @@ def openvino_with_accuracy_control(src: Path, dst: Path, images: list[Path], exc
 
 
 def tflite_noisiest_tensors(src: Path, calibration: list[Path], exclude_head: bool = True) -> list[str]:
-    """Names (in src) of the KEEP_FLOAT_SHARE of quantized ops' output tensors with the lowest signal-to-noise
-    ratio between the int8 and the float model, on the first RANKING_IMAGES calibration images."""
+    """Names (in src) of the KEEP_FLOAT_SHARE of the int8 model's intermediate tensors (the head's float decoding
+    aside) with the lowest signal-to-noise ratio against the float model's, on the first RANKING_IMAGES calibration
+    images; their ops are the ones to leave float."""
     from ai_edge_quantizer.utils import validation_utils
 
     qt, ranges = tflite_quantizer(src, calibration, exclude_head)

@@ -22,7 +22,8 @@ from runtime.sources import FRAME_KINDS, expand_sources, folder_sources, read_im
 
 INSTALL = "pip install 'yolo-edge-runtime[ray]'"
 # Files per actor call on a large archive: Ray Data's cost per batch is spread over more files (2,000 images, 2
-# single-thread actors, LiteRT int8: 16 files a batch 136-140 images/s, 4 files 123-129).
+# single-thread actors, LiteRT int8, 2026-12-07 on a 2-core AMD EPYC: 16 files a batch 136-140 images/s, 4 files
+# 123-129).
 MAX_FILES_PER_BATCH = 16
 COLUMNS = ("source", "frame", "width", "height", "boxes", "scores", "class_ids", "class_names", "preprocess_ms",
            "inference_ms", "postprocess_ms", "error")

@@ -287,9 +287,10 @@ class Stream:
         for thread in self._threads:
             if thread is threading.current_thread():
                 continue
-            limits = [t for t in (None if deadline is None else max(0.0, deadline - time.perf_counter()),
-                                  capture_timeout if thread is self._threads[0] else None) if t is not None]
-            thread.join(min(limits) if limits else None)
+            limit = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            if thread is self._threads[0] and capture_timeout is not None:  # the capture thread
+                limit = capture_timeout if limit is None else min(limit, capture_timeout)
+            thread.join(limit)
 
     @property
     def running(self) -> bool:
