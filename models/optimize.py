@@ -187,7 +187,8 @@ PRUNE_RECIPE = 3  # part of the cache key of a pruning run: bump it when models/
 
 def pruned_checkpoint(args, inputs: Inputs) -> tuple[Path, dict]:
     """The checkpoint pruned and fine-tuned as --prune* and --distill ask (cached), and what the pruning did."""
-    from .prune_finetune import prune_and_fine_tune, training_yaml
+    from .prune_finetune import prune_and_fine_tune
+    from .training_data import training_yaml
 
     val = validation_images(args.data, inputs)
     teacher = args.distill.read_bytes() if args.distill else b""

@@ -14,7 +14,6 @@ from __future__ import annotations
 from . import settings  # noqa: F401  (must precede ultralytics)
 
 import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,16 +38,6 @@ class PruneStep:
     ratio: float  # the uniform channel ratio that step applied
     macs: int
     map50_95: float  # ultralytics' own validation of the fine-tuned step on the val split
-
-
-def training_yaml(names: dict[int, str], train: list[Path], val: list[Path], folder: Path) -> Path:
-    """A data yaml ultralytics reads whatever the current folder: image lists with absolute paths."""
-    (folder / "train.txt").write_text("".join(f"{p.resolve()}\n" for p in train))
-    (folder / "val.txt").write_text("".join(f"{p.resolve()}\n" for p in val))
-    data = {"path": str(folder.resolve()), "train": "train.txt", "val": "val.txt", "names": names}
-    path = folder / "data.yaml"
-    path.write_text(json.dumps(data))  # JSON is YAML
-    return path
 
 
 def prune_and_fine_tune(checkpoint: Path, target: float, steps: int, epochs: int, imgsz: int, data: Path,

@@ -23,6 +23,8 @@ import numpy as np
 from runtime.engines.base import InputSpec
 from runtime.preprocess import prepare
 
+from .training_data import linked_split
+
 RECIPE = 5  # part of the cache key of a QAT run: bump it when the fine-tuning changes what it makes
 BATCH = 16
 LR = 1e-5  # small: the checkpoint has converged, QAT only adapts it to the quantization grid
@@ -105,16 +107,14 @@ def calibration_inputs(images: list[Path], imgsz: int):
 
 
 def train_loader(train_images: list[Path], names: dict[int, str], imgsz: int, stride: int, seed: int, folder: Path):
-    """ultralytics' train pipeline over the user's train images, listed in folder/train.txt (the runtime resolved
-    the data yaml; ultralytics would read a relative `path:` from the current folder), mosaic off as in the last
-    epochs of training."""
+    """ultralytics' train pipeline over the user's train images, linked into folder (models/training_data.py:
+    ultralytics writes its labels cache beside the labels it reads), mosaic off as in the last epochs of training."""
     from ultralytics.cfg import DEFAULT_CFG, get_cfg
     from ultralytics.data import build_dataloader, build_yolo_dataset
 
     cfg = get_cfg(DEFAULT_CFG, {"imgsz": imgsz, "mosaic": 0.0, "seed": seed, "workers": 0, "batch": BATCH})
     data = {"names": names, "nc": len(names), "channels": 3}
-    listing = folder / "train.txt"
-    listing.write_text("".join(f"{p.resolve()}\n" for p in train_images))
+    listing = linked_split(train_images, folder, "train")
     dataset = build_yolo_dataset(cfg, str(listing), BATCH, data, mode="train", stride=stride)
     # the shuffle's generator derives from torch's seed (init_seeds in quantization_aware)
     return cfg, build_dataloader(dataset, BATCH, workers=0, shuffle=True, pin_memory=False, device="cpu")

@@ -26,6 +26,12 @@ SHIPPED = {
 }
 
 
+def file_states(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under root by relative path: (size, modification time), to show a folder was left as it was."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of xyxy boxes (reference implementation for the tests)."""
     tl = np.maximum(a[:, None, :2], b[None, :, :2])

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from helpers import copy_alone, matched_boxes, sample_paths
+from helpers import copy_alone, file_states, matched_boxes, sample_paths
 from models import settings
 from models.optimize import main
 from runtime import Detector
@@ -41,7 +41,12 @@ def cache(tmp_path_factory):
 def data(tmp_path_factory) -> Path:
     from models.dataset import generate
 
-    return generate(tmp_path_factory.mktemp("data"), seed=7, n_train=8, n_val=6, n_test=0)
+    path = generate(tmp_path_factory.mktemp("data"), seed=7, n_train=8, n_val=6, n_test=0)
+    AS_GENERATED[path] = file_states(path.parent)
+    return path
+
+
+AS_GENERATED: dict[Path, dict] = {}  # each dataset's files before any run
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +178,12 @@ def test_qat_openvino_file_is_an_int8_ir_with_trained_ranges(optimize_run):
                 for op in ov.Core().read_model(str(next(qat.glob("*.xml")))).get_ordered_ops())
     assert fake_quantize_count(qat) >= convs >= 60
     assert (qat / next(qat.glob("*.bin")).name).read_bytes() != (ptq / next(ptq.glob("*.bin")).name).read_bytes()
+
+
+def test_qat_leaves_the_users_dataset_as_it_was(optimize_run, data):
+    """ultralytics' loader, which QAT trains through, writes a labels cache beside the labels it reads."""
+    optimize_run("qat")
+    assert file_states(data.parent) == AS_GENERATED[data]
 
 
 def test_report_map_is_the_runtimes_val(optimized, data):

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the model factory (absent in the arm64 lane)")
 pytest.importorskip("torch_pruning")
 
-from helpers import ARTIFACTS, matched_boxes, sample_paths  # noqa: E402
+from helpers import ARTIFACTS, file_states, matched_boxes, sample_paths  # noqa: E402
 from models import settings  # noqa: E402
 from models.optimize import main  # noqa: E402
 from models.prune import (MIN_WIDTH, ROUND_TO, SplitC2f, join_c2f, kept_layers, macs, prune_channels,  # noqa: E402
@@ -82,7 +82,12 @@ def test_a_share_already_reached_prunes_nothing(model):
 def data(tmp_path_factory) -> Path:
     from models.dataset import generate
 
-    return generate(tmp_path_factory.mktemp("data"), seed=7, n_train=8, n_val=6, n_test=0)
+    path = generate(tmp_path_factory.mktemp("data"), seed=7, n_train=8, n_val=6, n_test=0)
+    AS_GENERATED[path] = file_states(path.parent)
+    return path
+
+
+AS_GENERATED: dict[Path, dict] = {}  # each dataset's files before any run
 
 
 TEACHERS = {"alone": None, "taught": CHECKPOINT}
@@ -102,6 +107,11 @@ def pruned_runs(data, tmp_path_factory) -> dict[str, Path]:
                          "--prune", "0.3", "--prune-steps", "2", "--prune-epochs", "1", *distill]) == 0
         runs[name] = (tmp / "out", tmp / "cache")
     return runs
+
+
+def test_pruning_leaves_the_users_dataset_as_it_was(pruned_runs, data):
+    """ultralytics' trainer, which fine-tunes every step, writes a labels cache beside the labels it reads."""
+    assert file_states(data.parent) == AS_GENERATED[data]
 
 
 @pytest.mark.parametrize("name", TEACHERS)
