@@ -168,9 +168,11 @@ def test_user_errors_are_one_line_and_exit_2(command, data_yamls, capsys):
     assert USER_ERRORS[command].format(**fill) in captured.err
 
 
-def test_debug_shows_the_error_itself(data_yamls):
+@pytest.mark.parametrize("where", ["after the command", "before it"])
+def test_debug_shows_the_error_itself(where, data_yamls):
+    argv = ["val", MODEL, str(data_yamls / "data.yaml"), "--split", "bogus"]
     with pytest.raises(DatasetError, match="no 'bogus' split"):
-        main(["val", MODEL, str(data_yamls / "data.yaml"), "--split", "bogus", "--debug"])
+        main(argv + ["--debug"] if where == "after the command" else ["--debug", *argv])
 
 
 def test_a_closed_pipe_ends_quietly_and_the_video_is_still_finalized(tmp_path):
