@@ -38,7 +38,7 @@ class Detector:
                                    self.metadata.imgsz or DEFAULT_IMGSZ)
         self.names = self.options.names or self.metadata.names
         check_classes(self.options.classes, self.metadata.names or self.names)
-        self._nc = len(self.names) or None
+        self._nc = len(self.metadata.names or self.names) or None  # the head's layout: the model's own classes
         self._local = threading.local()  # each thread letterboxes into its own input tensor
         self._normalized_boxes: bool | None = None  # learnt from the first output: a model's head never changes
 

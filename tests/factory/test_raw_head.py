@@ -33,6 +33,15 @@ def test_raw_head_outputs_logits_that_the_runtime_decodes_to_the_whole_exports_b
     assert seen >= 10
 
 
+def test_a_names_override_of_other_length_decodes_the_same_boxes(raw_onnx):
+    """The head's layout follows the model's own class count, not the names a user relabels it with."""
+    own, relabelled = Detector(raw_onnx), Detector(raw_onnx, names={0: "thing"})
+    a, b = own.predict(sample_paths()[0]), relabelled.predict(sample_paths()[0])
+    assert len(a) >= 3
+    np.testing.assert_array_equal(a.xyxy, b.xyxy)
+    np.testing.assert_array_equal(a.class_id, b.class_id)
+
+
 @pytest.mark.parametrize("hw", [(320, 320), (256, 384)])
 def test_anchor_grid_is_ultralytics_make_anchors(hw):
     import torch
