@@ -48,28 +48,39 @@ class TfliteEngine:
     def model_files(path: Path) -> list[Path]:
         return [path] if path.is_file() else []
 
+    @staticmethod
+    def throughput_options(workers: int, cores: int) -> dict:
+        return {"threads": max(1, cores // workers)}  # a share of the cores each: no pool waits on another
+
     def __init__(self, path: Path, settings: EngineSettings):
-        self.path = path
-        interpreter = interpreter_class()
+        self.path, self._threads = path, settings.thread_count
+        # An interpreter holds one set of tensors: each thread that runs the model gets its own (as each gets its
+        # own OpenVINO infer request), so threads sharing the detector infer side by side.
+        self._local = threading.local()
         try:
-            self.interpreter = interpreter(model_path=str(path), num_threads=settings.thread_count)
-            self.interpreter.allocate_tensors()
+            first_interpreter = self._interpreter()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError with a long text
             raise ModelLoadError(path, self.name, str(exc).strip().splitlines()[0]) from exc
-        first = self.interpreter.get_input_details()[0]
+        first = first_interpreter.get_input_details()[0]
         shape = tuple(int(d) for d in first["shape"])
         scale, zero_point = first["quantization"]
         self.input = InputSpec(first["name"], shape, layout_of(shape), np.dtype(first["dtype"]), scale, zero_point)
         self._input_index = first["index"]
-        self._outputs = [(o["index"], *o["quantization"]) for o in self.interpreter.get_output_details()]
-        self._lock = threading.Lock()  # one interpreter holds one set of tensors: calls take turns
+        self._outputs = [(o["index"], *o["quantization"]) for o in first_interpreter.get_output_details()]
+
+    def _interpreter(self):
+        interpreter = getattr(self._local, "interpreter", None)
+        if interpreter is None:
+            interpreter = interpreter_class()(model_path=str(self.path), num_threads=self._threads)
+            interpreter.allocate_tensors()
+            self._local.interpreter = interpreter
+        return interpreter
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self.interpreter.set_tensor(self._input_index, tensor)
-            self.interpreter.invoke()
-            outputs = [dequantize(self.interpreter.get_tensor(i), s, z) for i, s, z in self._outputs]
-        return join_outputs(outputs)
+        interpreter = self._interpreter()
+        interpreter.set_tensor(self._input_index, tensor)
+        interpreter.invoke()
+        return join_outputs([dequantize(interpreter.get_tensor(i), s, z) for i, s, z in self._outputs])
 
     @staticmethod
     def read_metadata(path: Path) -> dict:
