@@ -81,17 +81,22 @@ def given_options(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
 
 def cmd_predict(args) -> int:
     if args.ray is not None:
+        if args.workers != 1:
+            raise OutputError("--workers is for streams run here; with --ray, --threads sizes each actor")
         return predict_on_ray(args)
     if args.out:
         raise OutputError("--out is where --ray writes its Parquet rows: give --ray too (or --save / --json)")
     sources = expand_sources(args.source, STREAM_KINDS)
     if args.max_frames is not None and args.max_frames < 1:
         raise OutputError("--max-frames must be at least 1")
+    if args.workers < 1:
+        raise OutputError("--workers must be at least 1")
     options = given_options(args, PREDICT_OPTIONS)
-    if sources and all(s.live for s in sources):  # camera pace: the engine settings that keep up (runtime/stream.py)
-        from runtime.stream import live_engine_options
+    from runtime.stream import live_engine_options, throughput_engine_options
 
+    if sources and all(s.live for s in sources):  # camera pace: the engine settings that keep up (runtime/stream.py)
         options = live_engine_options(args.model, options)
+    options = throughput_engine_options(args.model, options, args.workers)
     detector = Detector(args.model, **options)
     saved = save_paths(args.save, sources)
     failures = 0
@@ -174,7 +179,7 @@ def predict_stream(detector: Detector, source, args, save_to: Path | None) -> No
     writes an annotated video, closed (so playable) however the run ends (Ctrl-C included). The stream's metrics
     go to stderr at the end."""
     writer = None
-    stream = detector.stream(source, policy=args.policy, max_frames=args.max_frames)
+    stream = detector.stream(source, policy=args.policy, max_frames=args.max_frames, workers=args.workers)
     summary = lambda: print(f"yolo-edge: {source.name}: {stream.metrics.summary()}", file=sys.stderr)  # noqa: E731
     try:
         with stream:
@@ -288,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-frames", type=int, default=None, metavar="N",
                          help="stop each video, camera or stream after N results (live sources run until Ctrl-C "
                               "otherwise)")
+    predict.add_argument("--workers", type=int, default=1, metavar="N",
+                         help="videos, cameras and streams: N engine threads inferring N frames at once, results "
+                              "still in order (default 1). For throughput on many cores: N workers of --threads T "
+                              "each (OpenVINO: with --openvino-hint THROUGHPUT)")
     add_option_flags(predict, PREDICT_OPTIONS)
 
     info = command("info", "engine, input, class names and size of a model", cmd_info)

@@ -82,7 +82,8 @@ class Detector:
         pipelined loop (runtime/stream.py): `for result in detector.stream("rtsp://..."):` or as a context
         manager. policy "latest" (live default) drops stale frames, "all" (file default) loses none. For a camera,
         build the detector with runtime.stream.live_engine_options(model, options): a multi-threaded engine
-        parks between frames and runs up to 2x slower at camera pace."""
+        parks between frames and runs up to 2x slower at camera pace. workers=N runs N engine threads (throughput
+        on several cores): build the detector with runtime.stream.throughput_engine_options(model, options, N)."""
         from runtime.stream import Stream
 
         return Stream(self, source, policy=policy, **options)

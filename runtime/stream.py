@@ -3,7 +3,9 @@ through a pipelined loop of four threads joined by bounded hand-offs:
 
     capture + decode  ->  letterbox (preprocess)  ->  engine  ->  postprocess  ->  the caller's loop
 
-so that the engine runs while the next frame is decoded and letterboxed and the last one decoded into boxes. policy "latest" (a live source's default)
+so that the engine runs while the next frame is decoded and letterboxed and the last one decoded into boxes; with
+workers=N, N engine threads infer N frames at once (throughput on many cores), results still in frame order. policy
+"latest" (a live source's default)
 keeps only the newest item at each hand-off: stale frames are dropped (and counted), the engine always gets the
 newest frame, results never lag behind the camera. "all" (a file's default) keeps every frame in order: a stage
 that is ahead waits for the next one (backpressure), so nothing is lost and memory stays flat.
@@ -178,6 +180,19 @@ def live_engine_options(model, options: dict) -> dict:
     return options if threads is None else {**options, "threads": threads}
 
 
+def throughput_engine_options(model, options: dict, workers: int) -> dict:
+    """Detector options for a model that `workers` engine threads of a stream will share (Stream(workers=...)): its
+    engine's throughput_options (ONNX Runtime and LiteRT: a share of the cores each; OpenVINO: its THROUGHPUT
+    hint), under the options already given."""
+    from runtime.engines import pick_engine
+    from runtime.engines.settings import physical_cores
+
+    if workers == 1:
+        return options
+    return {**pick_engine(Path(model), options.get("backend")).throughput_options(workers, physical_cores()),
+            **options}
+
+
 def default_policy(source) -> Policy:
     return "latest" if isinstance(source, Source) and source.live else "all"
 
@@ -219,7 +234,7 @@ class Stream:
     (or call close()) so that its threads stop and the capture is released."""
 
     def __init__(self, detector, source, policy: Policy | None = None, max_frames: int | None = None,
-                 queue_size: int = 2, reopen: bool = True):
+                 queue_size: int = 2, reopen: bool = True, workers: int = 1):
         self.detector = detector
         self.source = as_source(source)
         self.policy: Policy = policy or default_policy(self.source)
@@ -227,6 +242,8 @@ class Stream:
             raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
         if max_frames is not None and max_frames < 1:
             raise ValueError("max_frames must be at least 1")
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.max_frames, self.reopen = max_frames, reopen
         if isinstance(self.source, Source) and self.source.kind in ("video", "image") and not \
                 self.source.path.is_file():
@@ -235,9 +252,9 @@ class Stream:
         self._stop = threading.Event()
         latest = self.policy == "latest"
         size = 1 if latest else queue_size
-        # three tensors: one the engine reads, one waiting for it, one being filled
-        self._tensors = Handoff(3, False, self._stop)
-        for _ in range(3):
+        # a tensor for each engine thread to read, one waiting for them, one being filled
+        self._tensors = Handoff(workers + 2, False, self._stop)
+        for _ in range(workers + 2):
             self._tensors.put(detector.new_input_tensor())
         self._captured = Handoff(size, latest, self._stop)
         self._prepared = Handoff(size, latest, self._stop, on_drop=lambda f: self._tensors.put(f.tensor))
@@ -248,9 +265,10 @@ class Stream:
         self._recent = {k: collections.deque(maxlen=WINDOW) for k in ("age", "pre", "infer", "post")}
         self._started = time.perf_counter()
         self._capture: cv2.VideoCapture | None = None
+        self._engines_running, self._counting = workers, threading.Lock()
+        stages = (self._capture_frames, self._letterbox_frames, *[self._infer_frames] * workers, self._decode_boxes)
         self._threads = [threading.Thread(target=self._guarded, args=(stage,), name=f"stream-{stage.__name__}",
-                                          daemon=True) for stage in (self._capture_frames, self._letterbox_frames,
-                                                                    self._infer_frames, self._decode_boxes)]
+                                          daemon=True) for stage in stages]
         _open_streams.add(self)
         for thread in self._threads:
             thread.start()
@@ -306,7 +324,7 @@ class Stream:
     def metrics(self) -> StreamMetrics:
         seconds = max(time.perf_counter() - self._started, 1e-9)
         c = self._counts
-        dropped = sum(h.dropped for h in (self._captured, self._prepared, self._inferred, self._results))
+        dropped = sum(h.dropped for h in (self._captured, self._prepared, self._inferred, self._results)) + c["stale"]
 
         def median(key):
             values = list(self._recent[key])
@@ -372,21 +390,46 @@ class Stream:
             self._prepared.finish()
 
     def _infer_frames(self) -> None:
+        """One engine thread (of `workers`); the last one to stop ends the next stage."""
         try:
             while (item := self._prepared.get()) is not _END:
                 start = time.perf_counter()
                 raw = self.detector.engine.run(item.tensor.value())  # a fresh array: the engines copy out
                 inference_ms = (time.perf_counter() - start) * 1e3
                 self._tensors.put(item.tensor)  # the engine is done reading it
-                self._counts["inferred"] += 1
+                with self._counting:
+                    self._counts["inferred"] += 1
                 self._inferred.put((item, raw, inference_ms))
         finally:
-            self._inferred.finish()
+            with self._counting:
+                self._engines_running -= 1
+                last = self._engines_running == 0
+            if last:
+                self._inferred.finish()
+
+    def _in_frame_order(self) -> Iterator[tuple]:
+        """The engines' outputs in frame order: with several engine threads one may finish before an earlier
+        frame's. "all" holds it until the frames before it are out (every frame comes); "latest" drops what is older
+        than a result already out."""
+        waiting, next_index = {}, 0
+        while (got := self._inferred.get()) is not _END:
+            index = got[0].index
+            if self.policy == "latest":
+                if index >= next_index:
+                    next_index = index + 1
+                    yield got
+                else:
+                    with self._counting:
+                        self._counts["stale"] += 1
+                continue
+            waiting[index] = got
+            while next_index in waiting:
+                yield waiting.pop(next_index)
+                next_index += 1
 
     def _decode_boxes(self) -> None:
         try:
-            while (got := self._inferred.get()) is not _END:
-                item, raw, inference_ms = got
+            for item, raw, inference_ms in self._in_frame_order():
                 detections = self.detector.detections(raw, item.box, item.preprocess_ms, inference_ms,
                                                       time.perf_counter())
                 age = (time.perf_counter() - item.captured) * 1e3

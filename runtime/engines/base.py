@@ -105,4 +105,9 @@ class Engine(Protocol):
         """The metadata a file of this engine's own format carries (names, imgsz, ...), read without the engine
         library, so that it is the same whichever engine runs the file; {} when there is none."""
 
+    @staticmethod
+    def throughput_options(workers: int, cores: int) -> dict:
+        """Detector options under which `workers` threads calling run at once share `cores` best (a stream's
+        engine threads, Stream(workers=...))."""
+
     def run(self, tensor: np.ndarray) -> np.ndarray: ...

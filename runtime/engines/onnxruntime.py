@@ -33,6 +33,10 @@ class OnnxRuntimeEngine:
     def model_files(path: Path) -> list[Path]:
         return [path] if path.is_file() else []
 
+    @staticmethod
+    def throughput_options(workers: int, cores: int) -> dict:
+        return {"threads": max(1, cores // workers)}  # a share of the cores each: no pool waits on another
+
     def __init__(self, path: Path, settings: EngineSettings):
         ort = require("onnxruntime", self.extra)
         options = ort.SessionOptions()

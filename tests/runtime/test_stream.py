@@ -67,6 +67,24 @@ def test_a_video_streams_every_frame_in_order_with_predicts_detections(engine, c
     assert m.captured == m.inferred == m.delivered == len(frames) and m.dropped == 0
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_several_engine_threads_give_every_frame_in_order_with_predicts_detections(engine, clip):
+    detector = shared_detector(SHIPPED[engine])
+    with detector.stream(clip, workers=3) as stream:
+        engine_threads = [t for t in threading.enumerate() if t.name == "stream-_infer_frames"]
+        results = list(stream)
+    assert len(engine_threads) == 3
+    frames = decoded_frames(clip)
+    assert [r.index for r in results] == list(range(len(frames)))
+    for result, frame in zip(results, frames):
+        serial = detector.predict(frame)
+        np.testing.assert_array_equal(result.detections.xyxy, serial.xyxy)
+        np.testing.assert_array_equal(result.detections.class_id, serial.class_id)
+    m = stream.metrics
+    assert m.captured == m.inferred == m.delivered == len(frames) and m.dropped == 0
+    assert_stops(stream, max(r.detections.times.inference for r in results) / 1e3)
+
+
 def test_folders_and_iterables_stream_their_frames(samples, tmp_path):
     detector = shared_detector(SHIPPED["onnxruntime"])
     from_list = [r.detections for r in detector.stream(samples)]
@@ -82,14 +100,15 @@ def test_folders_and_iterables_stream_their_frames(samples, tmp_path):
     assert len(one) == 1 and one[0].index == 0
 
 
-def test_latest_gives_the_newest_frames_and_counts_what_it_drops(samples):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_latest_gives_the_newest_frames_and_counts_what_it_drops(workers, samples):
     """A consumer slower than the source: results skip frames (dropped, counted) but stay in order and fresh. A
     result's frame waited at most for the engine to finish the frame before it, so its age is at most two frames'
     processing and a frame interval (with "all" it would grow with the backlog). Relative to the measured
     processing: the emulated arm64 lane infers ~150x slower."""
     detector = shared_detector(SHIPPED["onnxruntime"])
     fps, slowest = 60, 0.0
-    with detector.stream(paced(samples, fps=fps, count=90), policy="latest") as stream:
+    with detector.stream(paced(samples, fps=fps, count=90), policy="latest", workers=workers) as stream:
         seen = []
         for result in stream:
             seen.append(result.index)
@@ -154,6 +173,8 @@ def test_bad_sources_raise_one_typed_error(samples, tmp_path):
         detector.stream(3.5)
     with pytest.raises(ValueError, match="policy"):
         detector.stream(samples, policy="newest")
+    with pytest.raises(ValueError, match="workers"):
+        detector.stream(samples, workers=0)
     with pytest.raises(InvalidFrameError):  # a bad frame in the middle ends the stream with the frame's error
         list(detector.stream([samples[0], np.zeros((4, 4, 7), np.uint8)]))
 
@@ -203,6 +224,18 @@ def test_live_sources_get_the_engine_threads_that_keep_up_at_camera_pace():
     assert live_engine_options(SHIPPED["openvino"], {}) == {}  # OpenVINO keeps its pace with its defaults
     assert live_engine_options(SHIPPED["onnxruntime"], {"threads": 2}) == {"threads": 2}  # the caller's choice
     assert live_engine_options(SHIPPED["onnxruntime"], {"backend": "openvino"}) == {"backend": "openvino"}
+
+
+def test_several_workers_get_engine_settings_that_share_the_cores():
+    from runtime.engines.settings import physical_cores
+    from runtime.stream import throughput_engine_options
+
+    share = max(1, physical_cores() // 2)
+    assert throughput_engine_options(SHIPPED["onnxruntime"], {}, 2) == {"threads": share}
+    assert throughput_engine_options(SHIPPED["tflite"], {"conf": 0.5}, 2) == {"threads": share, "conf": 0.5}
+    assert throughput_engine_options(SHIPPED["openvino"], {}, 2) == {"openvino_hint": "THROUGHPUT"}
+    assert throughput_engine_options(SHIPPED["onnxruntime"], {"threads": 2}, 2) == {"threads": 2}  # the caller's
+    assert throughput_engine_options(SHIPPED["openvino"], {}, 1) == {}  # one worker: the defaults
 
 
 LEFT_RUNNING = """

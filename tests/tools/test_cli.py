@@ -154,6 +154,8 @@ USER_ERRORS = {  # command (tmp is the data_yamls folder) -> what its one line s
     "predict M {sample} --conf 2": "invalid Detector option conf=2.0",
     "predict M {sample} --conf high": "argument --conf: invalid float value: 'high'",
     "info M --conf 0.3": "unrecognized arguments: --conf 0.3",
+    "predict M {sample} --workers 0": "--workers must be at least 1",
+    "predict M {sample} --ray --workers 2": "--workers is for streams run here",
 }
 
 
@@ -188,12 +190,13 @@ def test_a_closed_pipe_ends_quietly_and_the_video_is_still_finalized(tmp_path):
     assert first["frame"] == 0 and 1 <= len(decoded_frames(out / "clip.mp4")) < 60
 
 
-def test_predict_video_gives_a_line_per_frame_and_an_annotated_video(tmp_path, capsys):
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_predict_video_gives_a_line_per_frame_and_an_annotated_video(workers, tmp_path, capsys):
     video = tmp_path / "clip.mp4"
     write_video(video, [cv2.imread(str(p)) for p in sample_paths()])
     frames = decoded_frames(video)
     out = tmp_path / "out"
-    assert main(["predict", MODEL, str(tmp_path), "--json", "--save", str(out)]) == 0
+    assert main(["predict", MODEL, str(tmp_path), "--json", "--save", str(out), "--workers", workers]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["source"], line["frame"]) for line in lines] == [(str(video), i) for i in range(len(frames))]
     detector = Detector(MODEL)
