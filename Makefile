@@ -165,6 +165,7 @@ $(STREAM_640)/report.json: | $(FACTORY)/.installed $(DATA)
 bench-stream: install-test $(STREAM_640)/report.json
 	tests/install-stream-tools.sh
 	$(PY) -m benchmarks.stream file $(STREAM_320) $(wildcard $(STREAM_640)/yolov8n-shapes-640*)
+	$(PY) -m benchmarks.stream workers $(STREAM_320) --reps 5
 	$(PY) -m benchmarks.stream live $(filter %int8.onnx %int8_openvino_model %int8.tflite,$(STREAM_320)) \
 	  --settings "" threads=1 ort_spinning=always
 	$(PY) -m benchmarks.stream soak $(MODEL_DIR)/yolov8n-shapes-320_int8.onnx --minutes 10

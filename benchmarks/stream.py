@@ -4,12 +4,15 @@
     python -m benchmarks.stream live MODEL... [--seconds 20] a live 30 FPS RTSP stream on loopback, policy latest
     python -m benchmarks.stream paced MODEL... [--seconds 20] decoded frames fed at 30 FPS: inference at camera pace
     python -m benchmarks.stream soak MODEL [--minutes 10]    the live stream for minutes: memory, threads, files
+    python -m benchmarks.stream workers MODEL... [--reps 3]  the file, every core: one engine thread or one per core
 
 file: per model, the stream's throughput against min(1 / bare engine run, the decoder's own rate on the file) and
 against a serial read-then-predict loop, each of --reps repetitions measuring the bare run, the decoder and the
 two loops in turn (ratios per repetition). live: the frame age at result against one bare inference + one frame
 interval, the inference inside the stream against its back-to-back time, and how long results take to come back
-after the RTSP server restarts. soak: RSS, threads and open files sampled every 10 s.
+after the RTSP server restarts. soak: RSS, threads and open files sampled every 10 s. workers: the file as fast as
+the machine goes: the serial loop and the stream with one engine thread at the default (every core) settings,
+against the stream with one engine thread per core (throughput_engine_options), alternated per repetition.
 Writes benchmarks/results/stream/<mode>.{json,md}.
 """
 from __future__ import annotations
@@ -32,7 +35,9 @@ from models.settings import REPO_ROOT
 from runtime import Detector
 from runtime.bench import cpu_label, environment
 from runtime.engines import ENGINE_NAMES
+from runtime.engines.settings import physical_cores
 from runtime.preprocess import prepare
+from runtime.stream import throughput_engine_options
 from tests.rtsp_server import RtspServer
 
 OUT = REPO_ROOT / "benchmarks" / "results" / "stream"
@@ -93,9 +98,9 @@ def serial_fps(detector: Detector, clip: Path) -> float:
     return count / (time.perf_counter() - start)
 
 
-def stream_fps(detector: Detector, clip: Path) -> float:
+def stream_fps(detector: Detector, clip: Path, workers: int = 1) -> float:
     start = time.perf_counter()
-    with detector.stream(clip, policy="all") as stream:
+    with detector.stream(clip, policy="all", workers=workers) as stream:
         count = sum(1 for _ in stream)
     return count / (time.perf_counter() - start)
 
@@ -124,6 +129,32 @@ def bench_file(models: list[Path], reps: int, work: Path) -> dict:
     return {"clip": f"{FRAME} H.264, {FPS * CLIP_SECONDS} frames; medians of {reps} repetitions, each measuring "
                     "the bare run, the decoder, the serial loop and the stream in turn; ratios per repetition",
             "reps": reps, "threads": 1, "rows": rows}
+
+
+def bench_workers(models: list[Path], reps: int, work: Path) -> dict:
+    """Per model and repetition, in turn: the serial loop and the one-worker stream at the default settings, and the
+    stream with one worker per core; the gain is the median of per-repetition ratios to the faster of the two."""
+    clip, workers = h264_clip(work), physical_cores()
+    rows = []
+    for model in models:
+        default = Detector(model)
+        parallel = Detector(model, **throughput_engine_options(model, {}, workers))
+        runs = {k: [] for k in ("serial_fps", "stream_fps", "workers_fps", "gain")}
+        for _ in range(reps):
+            serial, one = serial_fps(default, clip), stream_fps(default, clip)
+            many = stream_fps(parallel, clip, workers)
+            for key, value in (("serial_fps", serial), ("stream_fps", one), ("workers_fps", many),
+                               ("gain", many / max(serial, one))):
+                runs[key].append(value)
+        row = {"model": model.name, "engine": default.engine.name, "imgsz": default.input_hw[0], "workers": workers,
+               "settings": ",".join(f"{k}={v}" for k, v in throughput_engine_options(model, {}, workers).items())}
+        row.update({k: round(statistics.median(v), 3 if k == "gain" else 1) for k, v in runs.items()})
+        print(row, flush=True)
+        rows.append(row)
+    return {"clip": f"{FRAME} H.264, {FPS * CLIP_SECONDS} frames; serial and stream_fps: one engine thread at the "
+                    f"default settings (every core); workers_fps: {workers} engine threads with the settings shown; "
+                    f"medians of {reps} repetitions, the three in turn; gain: workers_fps over the faster of the "
+                    "other two, per repetition", "reps": reps, "rows": rows}
 
 
 def cpu_seconds() -> float:
@@ -287,7 +318,7 @@ def markdown(mode: str, result: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=("file", "live", "paced", "soak"))
+    ap.add_argument("mode", choices=("file", "live", "paced", "soak", "workers"))
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=20)
@@ -300,6 +331,8 @@ def main(argv=None) -> int:
         work = Path(tmp)
         if args.mode == "file":
             result = bench_file(args.models, args.reps, work)
+        elif args.mode == "workers":
+            result = bench_workers(args.models, args.reps, work)
         elif args.mode == "live":
             result = bench_live(args.models, args.seconds, work, args.settings)
         elif args.mode == "paced":
