@@ -244,7 +244,7 @@ class Stream:
             raise ValueError("max_frames must be at least 1")
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.max_frames, self.reopen = max_frames, reopen
+        self.max_frames, self.reopen, self.workers = max_frames, reopen, workers
         if isinstance(self.source, Source) and self.source.kind in ("video", "image") and not \
                 self.source.path.is_file():
             raise SourceError(f"cannot read {self.source.name!r}: no such file")
@@ -356,7 +356,7 @@ class Stream:
     def _decoder_threads(self) -> int:
         from runtime.engines.settings import physical_cores
 
-        return max(1, physical_cores() - self.detector.options.engine_settings().thread_count)
+        return max(1, physical_cores() - self.workers * self.detector.options.engine_settings().thread_count)
 
     def _event(self, kind, message: str) -> None:
         self.events.append(StreamEvent(time.time(), kind, message))
