@@ -68,6 +68,11 @@ class TfliteEngine:
         self._input_index = first["index"]
         self._outputs = [(o["index"], *o["quantization"]) for o in first_interpreter.get_output_details()]
 
+    @property
+    def interpreter(self):
+        """The calling thread's interpreter (made on its first call)."""
+        return self._interpreter()
+
     def _interpreter(self):
         interpreter = getattr(self._local, "interpreter", None)
         if interpreter is None:
