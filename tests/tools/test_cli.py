@@ -14,7 +14,8 @@ import pytest
 import runtime
 from helpers import ROOT, SHIPPED, decoded_frames, sample_paths, write_video
 from runtime import Detector
-from runtime.cli import LOADING_OPTIONS, build_parser, main
+from runtime.cli import build_parser, main
+from runtime.cli_options import LOADING_OPTIONS
 from runtime.draw import annotate
 from runtime.errors import DatasetError
 from runtime.options import DetectorOptions
