@@ -54,38 +54,38 @@ class TfliteEngine:
 
     def __init__(self, path: Path, settings: EngineSettings):
         self.path, self._threads = path, settings.thread_count
-        # An interpreter holds one set of tensors: each thread that runs the model gets its own (as each gets its
-        # own OpenVINO infer request), so threads sharing the detector infer side by side.
-        self._local = threading.local()
+        # An interpreter holds one set of tensors, so a call takes an idle one from this pool (or makes one when
+        # every interpreter is busy): threads sharing the detector infer side by side, as with OpenVINO's infer
+        # requests, and there are only as many interpreters as calls ever ran at once.
+        self._idle, self._pool = [], threading.Lock()
         try:
-            first_interpreter = self._interpreter()
+            self.interpreter = self._new_interpreter()
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError with a long text
             raise ModelLoadError(path, self.name, str(exc).strip().splitlines()[0]) from exc
-        first = first_interpreter.get_input_details()[0]
+        self._idle.append(self.interpreter)
+        first = self.interpreter.get_input_details()[0]
         shape = tuple(int(d) for d in first["shape"])
         scale, zero_point = first["quantization"]
         self.input = InputSpec(first["name"], shape, layout_of(shape), np.dtype(first["dtype"]), scale, zero_point)
         self._input_index = first["index"]
-        self._outputs = [(o["index"], *o["quantization"]) for o in first_interpreter.get_output_details()]
+        self._outputs = [(o["index"], *o["quantization"]) for o in self.interpreter.get_output_details()]
 
-    @property
-    def interpreter(self):
-        """The calling thread's interpreter (made on its first call)."""
-        return self._interpreter()
-
-    def _interpreter(self):
-        interpreter = getattr(self._local, "interpreter", None)
-        if interpreter is None:
-            interpreter = interpreter_class()(model_path=str(self.path), num_threads=self._threads)
-            interpreter.allocate_tensors()
-            self._local.interpreter = interpreter
+    def _new_interpreter(self):
+        interpreter = interpreter_class()(model_path=str(self.path), num_threads=self._threads)
+        interpreter.allocate_tensors()
         return interpreter
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
-        interpreter = self._interpreter()
-        interpreter.set_tensor(self._input_index, tensor)
-        interpreter.invoke()
-        return join_outputs([dequantize(interpreter.get_tensor(i), s, z) for i, s, z in self._outputs])
+        with self._pool:
+            interpreter = self._idle.pop() if self._idle else None
+        interpreter = interpreter or self._new_interpreter()
+        try:
+            interpreter.set_tensor(self._input_index, tensor)
+            interpreter.invoke()
+            return join_outputs([dequantize(interpreter.get_tensor(i), s, z) for i, s, z in self._outputs])
+        finally:
+            with self._pool:
+                self._idle.append(interpreter)
 
     @staticmethod
     def read_metadata(path: Path) -> dict:
