@@ -106,7 +106,10 @@ def test_latest_gives_the_newest_frames_and_counts_what_it_drops(workers, sample
     result's frame waited at most for the engine to finish the frame before it, so its age is at most two frames'
     processing and a frame interval (with "all" it would grow with the backlog). Relative to the measured
     processing: the emulated arm64 lane infers ~150x slower."""
-    detector = shared_detector(SHIPPED["onnxruntime"])
+    from runtime.stream import throughput_engine_options
+
+    model = SHIPPED["onnxruntime"]
+    detector = shared_detector(model, **throughput_engine_options(model, {}, workers))
     fps, slowest = 60, 0.0
     with detector.stream(paced(samples, fps=fps, count=90), policy="latest", workers=workers) as stream:
         seen = []
