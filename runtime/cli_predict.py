@@ -15,6 +15,7 @@ from runtime.detector import Detector
 from runtime.draw import annotate
 from runtime.errors import InvalidFrameError, OutputError, SourceError
 from runtime.sources import STREAM_KINDS, VIDEO_SUFFIXES, expand_sources, output_names, read_image
+from runtime.stream import live_engine_options, throughput_engine_options
 
 SOME_FILES_FAILED = 1  # exit status: some files could not be read (the others ran)
 
@@ -58,11 +59,10 @@ def cmd_predict(args) -> int:
     if args.workers < 1:
         raise OutputError("--workers must be at least 1")
     options = given_options(args, PREDICT_OPTIONS)
-    from runtime.stream import live_engine_options, throughput_engine_options
-
     if sources and all(s.live for s in sources):  # camera pace: the engine settings that keep up (runtime/stream.py)
         options = live_engine_options(args.model, options)
-    options = throughput_engine_options(args.model, options, args.workers)
+    if any(s.kind != "image" for s in sources):  # images run one by one: --workers is for what streams
+        options = throughput_engine_options(args.model, options, args.workers)
     detector = Detector(args.model, **options)
     saved = save_paths(args.save, sources)
     failures = 0

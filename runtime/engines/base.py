@@ -62,6 +62,12 @@ def join_outputs(outputs: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(boxes_first, axis=axis)
 
 
+def threads_per_worker(workers: int, cores: int) -> dict:
+    """Engine.throughput_options of an engine whose concurrent calls each run their own thread pool: a share of the
+    cores each, so that no pool waits on another."""
+    return {"threads": max(1, cores // workers)}
+
+
 def require(module: str, extra: str):
     """Import an engine library or say which extra installs it."""
     try:

@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from runtime.engines.base import InputSpec, join_outputs, layout_of, require
+from runtime.engines.base import InputSpec, join_outputs, layout_of, require, threads_per_worker
 from runtime.engines.settings import EngineSettings
 from runtime.errors import ModelLoadError
 
@@ -33,9 +33,7 @@ class OnnxRuntimeEngine:
     def model_files(path: Path) -> list[Path]:
         return [path] if path.is_file() else []
 
-    @staticmethod
-    def throughput_options(workers: int, cores: int) -> dict:
-        return {"threads": max(1, cores // workers)}  # a share of the cores each: no pool waits on another
+    throughput_options = staticmethod(threads_per_worker)
 
     def __init__(self, path: Path, settings: EngineSettings):
         ort = require("onnxruntime", self.extra)

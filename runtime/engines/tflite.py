@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.engines.base import InputSpec, dequantize, join_outputs, layout_of, require
+from runtime.engines.base import InputSpec, dequantize, join_outputs, layout_of, require, threads_per_worker
 from runtime.engines.settings import EngineSettings
 from runtime.errors import EngineNotAvailableError, MetadataWarning, ModelLoadError
 
@@ -48,9 +48,7 @@ class TfliteEngine:
     def model_files(path: Path) -> list[Path]:
         return [path] if path.is_file() else []
 
-    @staticmethod
-    def throughput_options(workers: int, cores: int) -> dict:
-        return {"threads": max(1, cores // workers)}  # a share of the cores each: no pool waits on another
+    throughput_options = staticmethod(threads_per_worker)
 
     def __init__(self, path: Path, settings: EngineSettings):
         self.path, self._threads = path, settings.thread_count
@@ -59,7 +57,7 @@ class TfliteEngine:
         # requests, and there are only as many interpreters as calls ever ran at once.
         self._idle, self._pool = [], threading.Lock()
         try:
-            self.interpreter = self._new_interpreter()
+            self.interpreter = self._new_interpreter()  # the first of the pool; its details are every one's
         except Exception as exc:  # LiteRT raises ValueError/RuntimeError with a long text
             raise ModelLoadError(path, self.name, str(exc).strip().splitlines()[0]) from exc
         self._idle.append(self.interpreter)
