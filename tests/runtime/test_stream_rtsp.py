@@ -4,6 +4,7 @@ resuming after the server restarts, closing while live."""
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import threading
@@ -67,13 +68,15 @@ def test_all_gives_each_received_frame_its_predict_detections(server):
 
 def test_latest_results_are_never_behind_the_camera(server):
     """A consumer that takes 100 ms per result from a 30 FPS camera: frames are dropped, and each result is of a
-    frame at most a few frames older than the newest one captured (not a growing backlog). The first result is
-    left out: FFmpeg hands over the frames buffered while the connection opened in one burst."""
+    frame at most a few frames older than the newest one captured (not a growing backlog), beyond the frames that
+    arrived while it was being processed (a loaded machine's inference spans several). The first result is left
+    out: FFmpeg hands over the frames buffered while the connection opened in one burst."""
     detector = shared_detector(SHIPPED["onnxruntime"])
     with detector.stream(server.url, max_frames=15) as stream:
         assert stream.policy == "latest"
         for count, result in enumerate(stream):
-            assert count == 0 or stream.metrics.captured - 1 - result.index <= 3
+            behind = stream.metrics.captured - 1 - result.index
+            assert count == 0 or behind <= 3 + math.ceil(result.detections.times.total * FPS / 1000)
             time.sleep(0.1)
     m = stream.metrics
     assert m.delivered == 15 and m.dropped > 15 and m.capture_fps > 0.6 * FPS
