@@ -1,6 +1,7 @@
 """Detector.stream against the loops it replaces, on this machine (issue: live streams).
 
     python -m benchmarks.stream file MODEL... [--reps 3]     1280x720 H.264 file, policy all, engine on 1 thread
+                                                             (one worker, and one worker per core)
     python -m benchmarks.stream live MODEL... [--seconds 20] a live 30 FPS RTSP stream on loopback, policy latest
     python -m benchmarks.stream paced MODEL... [--seconds 20] decoded frames fed at 30 FPS: inference at camera pace
     python -m benchmarks.stream soak MODEL [--minutes 10]    the live stream for minutes: memory, threads, files
@@ -106,29 +107,35 @@ def stream_fps(detector: Detector, clip: Path, workers: int = 1) -> float:
 
 
 def bench_file(models: list[Path], reps: int, work: Path) -> dict:
-    """Per model and repetition: the bare engine run, the decoder alone, the serial loop and the stream, one after
-    another, so that each repetition's ceiling (min(1 / bare run, decoder rate)) is measured in the machine state
-    its loops ran in; the ratios are medians of the per-repetition ratios."""
-    clip = h264_clip(work)
+    """Per model and repetition: the bare engine run, the decoder alone, the serial loop, the stream, and the stream
+    with one worker per core (each engine call on one thread: throughput_engine_options), one after another, so
+    that each repetition's ceiling (min(1 / bare run, decoder rate)) is measured in the machine state its loops ran
+    in; the ratios are medians of the per-repetition ratios."""
+    clip, cores = h264_clip(work), physical_cores()
     rows = []
     for model in models:
         detector = Detector(model, threads=1)
-        runs = {k: [] for k in ("bare_ms", "decoder_fps", "serial_fps", "stream_fps", "of_ceiling", "over_serial")}
+        parallel = Detector(model, **throughput_engine_options(model, {}, cores))
+        runs = {k: [] for k in ("bare_ms", "decoder_fps", "serial_fps", "stream_fps", "of_ceiling", "over_serial",
+                                "workers_fps", "workers_over_serial")}
         for _ in range(reps):
             bare, decoder = bare_ms(detector, reps=30, warmup=5), decode_fps(clip)
             serial, streamed = serial_fps(detector, clip), stream_fps(detector, clip)
+            many = stream_fps(parallel, clip, cores)
             for key, value in (("bare_ms", bare), ("decoder_fps", decoder), ("serial_fps", serial),
                                ("stream_fps", streamed), ("of_ceiling", streamed / min(1000 / bare, decoder)),
-                               ("over_serial", streamed / serial)):
+                               ("over_serial", streamed / serial), ("workers_fps", many),
+                               ("workers_over_serial", many / serial)):
                 runs[key].append(value)
         row = {"model": model.name, "engine": detector.engine.name, "imgsz": detector.input_hw[0]}
-        row.update({k: round(statistics.median(v), 3 if k in ("of_ceiling", "over_serial") else 2)
+        row.update({k: round(statistics.median(v), 3 if k.startswith(("of_", "over_", "workers_over")) else 2)
                     for k, v in runs.items()})
         print(row, flush=True)
         rows.append(row)
-    return {"clip": f"{FRAME} H.264, {FPS * CLIP_SECONDS} frames; medians of {reps} repetitions, each measuring "
-                    "the bare run, the decoder, the serial loop and the stream in turn; ratios per repetition",
-            "reps": reps, "threads": 1, "rows": rows}
+    return {"clip": f"{FRAME} H.264, {FPS * CLIP_SECONDS} frames, the engine on 1 thread; medians of {reps} "
+                    "repetitions, each measuring the bare run, the decoder, the serial loop, the stream and the "
+                    f"stream with {cores} workers ({cores} engine calls in flight, each on 1 thread; OpenVINO: its "
+                    "THROUGHPUT hint) in turn; ratios per repetition", "reps": reps, "threads": 1, "rows": rows}
 
 
 def bench_workers(models: list[Path], reps: int, work: Path) -> dict:
