@@ -175,33 +175,49 @@ bench-cluster: install-test
 	$(PY) -m benchmarks.cluster $(MODEL_DIR)/yolov8n-shapes-320_int8.onnx $(MODEL_DIR)/yolov8n-shapes-320_int8.tflite
 
 # The accuracy-latency front (benchmarks/front.py): yolo-edge-optimize runs scored on the 1500 test images, in
-# $(FRONT)/<candidate>[-seed<N>]/. front-baselines: YOLOv8n at 320, 288 and 256 (the same weights exported smaller)
-# and the light model; front-pruned: YOLOv8n with PRUNE_RATIOS percent of its MACs pruned (3 steps of 8 fine-tuning
-# epochs, ~25 min each on 2 cores), each seed of PRUNE_SEEDS; front-distilled: the same, distilled from the YOLOv8s
-# teacher (models-teacher: 64 epochs, hours on a 2-core CPU; minutes on a GPU); bench-front: the front itself.
+# $(FRONT)/<candidate>-seed<N>/. front-baselines: YOLOv8n at 320, 288 and 256 (the same weights exported smaller)
+# and the light model, each training seed whose checkpoint is there (seed 1: make models-seed); front-pruned:
+# YOLOv8n with PRUNE_RATIOS percent of its MACs pruned (3 steps of 8 fine-tuning epochs, ~45 min each on one
+# core: ultralytics trains on all cores but one), each seed of PRUNE_SEEDS; front-distilled: the same, taught by
+# FRONT_TEACHER (default the unpruned YOLOv8n; TEACHER after make models-teacher: 64 epochs of YOLOv8s, hours on
+# a 2-core CPU, minutes on a GPU), and the light model trained 64 epochs with that teacher, each seed of
+# LIGHT_KD_SEEDS; bench-front: the front itself (every file timed in one loop, on a quiet machine).
 FRONT := build/front
 PRUNE_RATIOS := 30 50
 PRUNE_SEEDS := 0 1
+LIGHT_KD_SEEDS := 0 1
 TEACHER := build/teacher/yolov8s-shapes.pt
+FRONT_TEACHER := $(WEIGHTS)
 FRONT_OPTIMIZE = $(FPY) -m models.optimize --data $(OPTIMIZE_DATA) --split test --max-drop 0.6 --allow-drop --force
 models-teacher: $(FACTORY)/.installed $(DATA)
 	$(FPY) -m models.train --model yolov8s.yaml --data $(DATA) --imgsz 320 --epochs 64 --name yolov8s-shapes-320 \
 	  --out $(TEACHER)
 front-baselines: $(OPTIMIZE_DATA)
-	for size in 320 288 256; do \
-	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz $$size --out $(FRONT)/yolov8n-$$size || exit 1; \
+	for weights in $(WEIGHTS):0 $(if $(wildcard $(SEED_DIR)/yolov8n-shapes.pt),$(SEED_DIR)/yolov8n-shapes.pt:$(SEED)); do \
+	  for size in 320 288 256; do \
+	    $(FRONT_OPTIMIZE) $${weights%:*} --imgsz $$size --out $(FRONT)/yolov8n-$$size-seed$${weights##*:} || exit 1; \
+	  done; \
 	done
-	$(FRONT_OPTIMIZE) $(LIGHT_WEIGHTS) --imgsz 320 --out $(FRONT)/yolov8n-light-320
+	for weights in $(LIGHT_WEIGHTS):0 $(if $(wildcard $(SEED_DIR)/yolov8n-light-shapes.pt),$(SEED_DIR)/yolov8n-light-shapes.pt:$(SEED)); do \
+	  $(FRONT_OPTIMIZE) $${weights%:*} --imgsz 320 --out $(FRONT)/yolov8n-light-320-seed$${weights##*:} || exit 1; \
+	done
 front-pruned: $(OPTIMIZE_DATA)
 	for ratio in $(PRUNE_RATIOS); do for seed in $(PRUNE_SEEDS); do \
 	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio --prune-steps 3 --prune-epochs 8 --seed $$seed \
 	    --out $(FRONT)/yolov8n-p$$ratio-seed$$seed || exit 1; \
 	done; done
-front-distilled: $(OPTIMIZE_DATA) $(TEACHER)
+front-distilled: $(OPTIMIZE_DATA) $(FRONT_TEACHER)
 	for ratio in $(PRUNE_RATIOS); do for seed in $(PRUNE_SEEDS); do \
 	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio --prune-steps 3 --prune-epochs 8 --seed $$seed \
-	    --distill $(TEACHER) --out $(FRONT)/yolov8n-p$$ratio-kd-seed$$seed || exit 1; \
+	    --distill $(FRONT_TEACHER) --out $(FRONT)/yolov8n-p$$ratio-kd-seed$$seed || exit 1; \
 	done; done
+	for seed in $(LIGHT_KD_SEEDS); do \
+	  $(FPY) -m models.train --model models/recipes/yolov8n-light.yaml --teacher $(FRONT_TEACHER) --data $(DATA) \
+	    --imgsz 320 --epochs 64 --seed $$seed --name yolov8n-light-kd-shapes-320-seed$$seed \
+	    --out $(FRONT)/weights/yolov8n-light-kd-shapes-seed$$seed.pt || exit 1; \
+	  $(FRONT_OPTIMIZE) $(FRONT)/weights/yolov8n-light-kd-shapes-seed$$seed.pt --imgsz 320 \
+	    --out $(FRONT)/yolov8n-light-kd-320-seed$$seed || exit 1; \
+	done
 bench-front: | $(FACTORY)/.installed
 	$(FPY) -m benchmarks.front $(FRONT) --out benchmarks/results/front/front
 

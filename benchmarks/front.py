@@ -52,6 +52,11 @@ def points(folder: Path, candidates: dict[str, dict]) -> list[dict]:
     return out
 
 
+def seed_label(run: str) -> str:
+    found = SEED.search(run)
+    return f"seed {found.group(1)}: " if found else ""
+
+
 def verdicts(rows: list[dict]) -> list[str]:
     """Per engine and thread count: the candidates faster and more accurate than each baseline's int8 file."""
     lines = []
@@ -83,7 +88,7 @@ def markdown(report: dict) -> str:
              + " | ".join(f"ms, {t} thread{'s' * (t > 1)}" for t in threads) + " |",
              "|---|---|---|---:|---:|" + "---:|" * len(threads)]
     for r in sorted(report["rows"], key=lambda r: (r["engine"], r["precision"], -r["map50_95"])):
-        seeds = " / ".join(f"{v:.3f}" for v in r["map50_95_seeds"].values())
+        seeds = " / ".join(f"{seed_label(run)}{v:.3f}" for run, v in r["map50_95_seeds"].items())
         lines.append(f"| {r['candidate']} | {r['engine']} | {r['precision']} | {r['imgsz']} | {r['map50_95']:.3f} "
                      f"({seeds}) | " + " | ".join(f"{r['latency_ms'][str(t)]['predict']:.1f}" for t in threads) + " |")
     return "\n".join(lines + ["", *report["verdicts"]]) + "\n"
