@@ -266,6 +266,7 @@ class Stream:
         self._started = time.perf_counter()
         self._capture: cv2.VideoCapture | None = None
         self._engines_running, self._counting = workers, threading.Lock()
+        self._reordering = workers > 1 and not latest  # results wait for earlier frames: see _in_frame_order
         stages = (self._capture_frames, self._letterbox_frames, *[self._infer_frames] * workers, self._decode_boxes)
         self._threads = [threading.Thread(target=self._guarded, args=(stage,), name=f"stream-{stage.__name__}",
                                           daemon=True) for stage in stages]
@@ -396,7 +397,8 @@ class Stream:
                 start = time.perf_counter()
                 raw = self.detector.engine.run(item.tensor.value())  # a fresh array: the engines copy out
                 inference_ms = (time.perf_counter() - start) * 1e3
-                self._tensors.put(item.tensor)  # the engine is done reading it
+                if not self._reordering:
+                    self._tensors.put(item.tensor)  # the engine is done reading it
                 with self._counting:
                     self._counts["inferred"] += 1
                 self._inferred.put((item, raw, inference_ms))
@@ -409,8 +411,9 @@ class Stream:
 
     def _in_frame_order(self) -> Iterator[tuple]:
         """The engines' outputs in frame order: with several engine threads one may finish before an earlier
-        frame's. "all" holds it until the frames before it are out (every frame comes); "latest" drops what is older
-        than a result already out."""
+        frame's. "all" holds it until the frames before it are out (every frame comes), and its tensor with it, so
+        that no more frames are in flight than there are tensors however long one engine call takes; "latest" drops
+        what is older than a result already out."""
         waiting, next_index = {}, 0
         while (got := self._inferred.get()) is not _END:
             index = got[0].index
@@ -424,7 +427,10 @@ class Stream:
                 continue
             waiting[index] = got
             while next_index in waiting:
-                yield waiting.pop(next_index)
+                ready = waiting.pop(next_index)
+                if self._reordering:
+                    self._tensors.put(ready[0].tensor)
+                yield ready
                 next_index += 1
 
     def _decode_boxes(self) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import EMULATED, SHIPPED, decoded_frames, sample_paths, shared_detector, write_video
+from runtime import Detector
 from runtime.errors import InvalidFrameError, SourceError
 from runtime.sources import Source
 
@@ -83,6 +84,29 @@ def test_several_engine_threads_give_every_frame_in_order_with_predicts_detectio
     m = stream.metrics
     assert m.captured == m.inferred == m.delivered == len(frames) and m.dropped == 0
     assert_stops(stream, max(r.detections.times.inference for r in results) / 1e3)
+
+
+def test_a_slow_engine_call_holds_back_no_more_frames_than_the_stream_has_tensors(samples):
+    """Policy all with two engine threads, the first frame's engine call held for 1 s (a preempted thread): the other
+    thread goes on only while free input tensors last, instead of piling results up behind frame 0 (unbounded
+    memory on a long stream). A tensor is free again once its result is out in frame order."""
+    detector = Detector(SHIPPED["tflite"], threads=1)
+    real_run, calls, inferred_during_stall = detector.engine.run, [], []
+
+    def run(tensor):
+        calls.append(None)
+        if len(calls) == 1:
+            time.sleep(1.0)
+            inferred_during_stall.append(stream.metrics.inferred)
+        return real_run(tensor)
+
+    detector.engine.run = run
+    frames = [samples[i % len(samples)] for i in range(40)]
+    with detector.stream(frames, policy="all", workers=2) as stream:
+        results = list(stream)
+    assert [r.index for r in results] == list(range(40))
+    # 4 tensors (workers + 2): frame 0 holds one; the other engine thread gets at most the other 3
+    assert inferred_during_stall and inferred_during_stall[0] <= 3, inferred_during_stall
 
 
 def test_folders_and_iterables_stream_their_frames(samples, tmp_path):
