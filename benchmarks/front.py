@@ -22,6 +22,7 @@ from runtime.bench import cpu_label, environment
 
 SEED = re.compile(r"-seed(\d+)$")
 BASELINES = ("yolov8n-288", "yolov8n-256")  # the same weights exported smaller: the cheapest lighter models
+TIE = 0.03  # latencies this close are one speed: medians of one alternated loop still move ~3% between runs
 
 
 def load(folder: Path) -> dict[str, dict]:
@@ -68,13 +69,19 @@ def verdicts(rows: list[dict]) -> list[str]:
                 if base is None:
                     continue
                 ms = base["latency_ms"][threads]["predict"]
-                better = [r for r in mine if r["candidate"] not in (base_name, *BASELINES)
-                          and r["latency_ms"][threads]["predict"] < ms and r["map50_95"] > base["map50_95"]]
-                found = ", ".join(f"{r['candidate']} {r['precision']} ({r['map50_95']:.3f}, "
-                                  f"{r['latency_ms'][threads]['predict']:.1f} ms)" for r in better) or "none"
-                lines.append(f"- {engine}, {threads} thread(s): faster and more accurate than {base_name} int8 "
-                             f"({base['map50_95']:.3f}, {ms:.1f} ms): {found}")
+                rivals = [r for r in mine if r["candidate"] not in (base_name, *BASELINES)
+                          and r["map50_95"] > base["map50_95"]]
+                faster = [r for r in rivals if r["latency_ms"][threads]["predict"] < ms * (1 - TIE)]
+                level = [r for r in rivals if r not in faster and r["latency_ms"][threads]["predict"] <= ms * (1 + TIE)]
+                lines.append(f"- {engine}, {threads} thread(s), against {base_name} int8 ({base['map50_95']:.3f}, "
+                             f"{ms:.1f} ms): faster and more accurate: {listed(faster, threads)}; as fast (within "
+                             f"{TIE:.0%}) and more accurate: {listed(level, threads)}")
     return lines
+
+
+def listed(rows: list[dict], threads: str) -> str:
+    return ", ".join(f"{r['candidate']} {r['precision']} ({r['map50_95']:.3f}, "
+                     f"{r['latency_ms'][threads]['predict']:.1f} ms)" for r in rows) or "none"
 
 
 def markdown(report: dict) -> str:
