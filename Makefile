@@ -219,7 +219,7 @@ front-distilled: $(OPTIMIZE_DATA) $(FRONT_TEACHER)
 	    --out $(FRONT)/yolov8n-light-kd-320-seed$$seed || exit 1; \
 	done
 bench-front: | $(FACTORY)/.installed
-	$(FPY) -m benchmarks.front $(FRONT) --out benchmarks/results/front/front
+	$(FPY) -m benchmarks.front $(FRONT) --out benchmarks/results/front/front --reps 60
 
 # Accuracy gaps to the baseline on 1500 test images drawn like the test split (whose 150 are the first of them),
 # with their spread over ten 150-image splits: models/reports/gap-report-1500.json. The c2f-early variant is scored
