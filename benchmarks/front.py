@@ -59,7 +59,8 @@ def seed_label(run: str) -> str:
 
 
 def verdicts(rows: list[dict]) -> list[str]:
-    """Per engine and thread count: the candidates faster and more accurate than each baseline's int8 file."""
+    """Per engine and thread count: the candidates more accurate than each baseline's int8 file and faster than it,
+    or as fast (within TIE)."""
     lines = []
     for engine in dict.fromkeys(r["engine"] for r in rows):
         for threads in map(str, thread_counts()):

@@ -17,6 +17,7 @@ from helpers import EMULATED, SHIPPED, decoded_frames, sample_paths, shared_dete
 from runtime import Detector
 from runtime.errors import InvalidFrameError, SourceError
 from runtime.sources import Source
+from runtime.stream import throughput_engine_options
 
 ENGINES = list(SHIPPED)
 # Frames in flight at most: the four hand-offs (2 each for "all"), three input tensors, one in the caller's hands.
@@ -130,8 +131,6 @@ def test_latest_gives_the_newest_frames_and_counts_what_it_drops(workers, sample
     result's frame waited at most for the engine to finish the frame before it, so its age is at most two frames'
     processing and a frame interval (with "all" it would grow with the backlog). Relative to the measured
     processing: the emulated arm64 lane infers ~150x slower."""
-    from runtime.stream import throughput_engine_options
-
     model = SHIPPED["onnxruntime"]
     detector = shared_detector(model, **throughput_engine_options(model, {}, workers))
     fps, slowest = 60, 0.0
@@ -255,7 +254,6 @@ def test_live_sources_get_the_engine_threads_that_keep_up_at_camera_pace():
 
 def test_several_workers_get_engine_settings_that_share_the_cores():
     from runtime.engines.settings import physical_cores
-    from runtime.stream import throughput_engine_options
 
     share = max(1, physical_cores() // 2)
     assert throughput_engine_options(SHIPPED["onnxruntime"], {}, 2) == {"threads": share}
