@@ -179,19 +179,20 @@ bench-cluster: install-test
 # and the light model, each training seed whose checkpoint is there (seed 1: make models-seed); front-pruned:
 # YOLOv8n with PRUNE_RATIOS percent of its MACs pruned (3 steps of 8 fine-tuning epochs, ~45 min each on one
 # core: ultralytics trains on all cores but one), each seed of PRUNE_SEEDS; front-distilled: the same, taught by
-# FRONT_TEACHER (default the unpruned YOLOv8n; TEACHER after make models-teacher: 64 epochs of YOLOv8s, hours on
-# a 2-core CPU, minutes on a GPU), and the light model trained 64 epochs with that teacher, each seed of
+# FRONT_TEACHER (default the unpruned YOLOv8n; TEACHER after make models-teacher: 64 epochs of YOLOv8s, ~2.6 h on
+# a 2-core CPU with both cores, minutes on a GPU; a stopped run goes on with make models-teacher RESUME=1), and the light model trained 64 epochs with that teacher, each seed of
 # LIGHT_KD_SEEDS; bench-front: the front itself (every file timed in one loop, on a quiet machine).
 FRONT := build/front
 PRUNE_RATIOS := 30 50
 PRUNE_SEEDS := 0 1
 LIGHT_KD_SEEDS := 0 1
 TEACHER := build/teacher/yolov8s-shapes.pt
+TEACHER_THREADS := $(shell nproc)
 FRONT_TEACHER := $(WEIGHTS)
 FRONT_OPTIMIZE = $(FPY) -m models.optimize --data $(OPTIMIZE_DATA) --split test --max-drop 0.6 --allow-drop --force
 models-teacher: $(FACTORY)/.installed $(DATA)
 	$(FPY) -m models.train --model yolov8s.yaml --data $(DATA) --imgsz 320 --epochs 64 --name yolov8s-shapes-320 \
-	  --out $(TEACHER)
+	  --threads $(TEACHER_THREADS) $(if $(RESUME),--resume) --out $(TEACHER)
 front-baselines: $(OPTIMIZE_DATA)
 	for weights in $(WEIGHTS):0 $(if $(wildcard $(SEED_DIR)/yolov8n-shapes.pt),$(SEED_DIR)/yolov8n-shapes.pt:$(SEED)); do \
 	  for size in 320 288 256; do \

@@ -26,12 +26,16 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--workers", type=int, default=0, help="0: augment in the main process (2-core CPU)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads on a CPU (default ultralytics': all cores but one, for one training beside another)")
     ap.add_argument("--device", default=None, help="default: first GPU if torch sees one, else cpu")
     ap.add_argument("--name", default=None, help="run name under build/runs (default <model stem>-shapes-<imgsz>)")
     ap.add_argument("--out", default=None, help="default models/artifacts/<model stem>-shapes.pt")
     ap.add_argument("--force", action="store_true", help="train even if --out exists")
     ap.add_argument("--teacher", default=None, help="trained .pt to distil from (models/distill.py)")
     ap.add_argument("--distill-weight", type=float, default=1.0, help="scale of the distillation terms")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the stopped run of this --name from its last.pt (same --teacher, if any)")
     args = ap.parse_args()
 
     stem = Path(args.model).stem  # yolov8n for the default: the baseline's names are unchanged
@@ -46,17 +50,22 @@ def main():
 
     from . import blocks
 
+    if args.threads:
+        from ultralytics.utils import torch_utils
+
+        torch_utils.NUM_THREADS = args.threads  # the trainer's select_device sets torch's threads from it
     blocks.register()  # lets the yaml builder use models/blocks.py's blocks; no effect on ultralytics' own ones
     device = args.device or ("0" if torch.cuda.is_available() else "cpu")
-    model = YOLO(args.model)  # architecture only: nothing is downloaded
-    guidance = contextlib.nullcontext()
-    if args.teacher:
-        from . import distill
-
-        teacher = distill.load_teacher(args.teacher, "cpu" if device == "cpu" else f"cuda:{device}")
-        guidance = distill.distillation(teacher, args.distill_weight)
-    with guidance:
-        model.train(
+    name = args.name or f"{stem}-shapes-{args.imgsz}"
+    if args.resume:
+        last = settings.BUILD_DIR / "runs" / name / "weights" / "last.pt"
+        check_resumable(last)
+        model = YOLO(str(last))
+        # the run's own arguments come back from last.pt; these only say where it runs now
+        options = dict(resume=True, device=device, workers=args.workers)
+    else:
+        model = YOLO(args.model)  # architecture only: nothing is downloaded
+        options = dict(
             data=str(Path(args.data).resolve()),  # relative again in the saved weights: relativize_checkpoint
             imgsz=args.imgsz,
             epochs=args.epochs,
@@ -71,14 +80,33 @@ def main():
             cache=False,  # cache="ram" is flagged by ultralytics as non-deterministic; jpg decode is cheap here
             plots=False,  # plotting wants a downloaded font
             project=str(settings.BUILD_DIR / "runs"),
-            name=args.name or f"{stem}-shapes-{args.imgsz}",
+            name=name,
             exist_ok=True,
         )
+    guidance = contextlib.nullcontext()
+    if args.teacher:
+        from . import distill
+
+        teacher = distill.load_teacher(args.teacher, "cpu" if device == "cpu" else f"cuda:{device}")
+        guidance = distill.distillation(teacher, args.distill_weight)
+    with guidance:
+        model.train(**options)
     best = Path(model.trainer.best)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(best, out)
     relativize_checkpoint(out, Path.cwd())
     print(f"copied {best} -> {out}")
+
+
+def check_resumable(last: Path) -> None:
+    """Exit with one line unless last.pt is a stopped run's (ultralytics would silently start over otherwise)."""
+    import torch
+
+    if not last.is_file():
+        raise SystemExit(f"--resume: no {last} (nothing was trained under this --name)")
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    if ckpt.get("optimizer") is None or ckpt.get("epoch", -1) < 0:
+        raise SystemExit(f"--resume: the run in {last.parent.parent} finished; nothing to resume")
 
 
 def relativize_checkpoint(path: Path, root: Path) -> None:

@@ -23,3 +23,23 @@ def test_checkpoint_paths_become_relative_to_the_project(tmp_path):
     assert ckpt["train_args"] == expected and ckpt["model"].args == expected
     assert ckpt["git"] == {"root": ".", "branch": "main"} and ckpt["epoch"] == 3
     assert torch.equal(ckpt["model"].weight, model.weight)
+
+
+@pytest.mark.parametrize("state, error", [
+    (None, "no "),  # nothing trained under that name
+    ({"epoch": -1, "optimizer": None}, "finished"),  # what ultralytics leaves in last.pt after the final epoch
+    ({"epoch": 40, "optimizer": {"state": {}}}, None),  # a run stopped after epoch 41
+])
+def test_resume_only_continues_a_stopped_run(tmp_path, state, error):
+    torch = pytest.importorskip("torch", reason="the model factory (absent in the arm64 lane)")
+    from models.train import check_resumable
+
+    last = tmp_path / "runs" / "teacher" / "weights" / "last.pt"
+    if state is not None:
+        last.parent.mkdir(parents=True)
+        torch.save(state, last)
+    if error is None:
+        check_resumable(last)
+    else:
+        with pytest.raises(SystemExit, match=error):
+            check_resumable(last)
