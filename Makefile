@@ -179,8 +179,9 @@ bench-cluster: install-test
 # and the light model, each training seed whose checkpoint is there (seed 1: make models-seed); front-pruned:
 # YOLOv8n with PRUNE_RATIOS percent of its MACs pruned (3 steps of 8 fine-tuning epochs, ~45 min each on one
 # core: ultralytics trains on all cores but one), each seed of PRUNE_SEEDS; front-distilled: the same, taught by
-# FRONT_TEACHER (default the unpruned YOLOv8n; TEACHER after make models-teacher: 64 epochs of YOLOv8s, ~2.6 h on
-# a 2-core CPU with both cores, minutes on a GPU; a stopped run goes on with make models-teacher RESUME=1), and the light model trained 64 epochs with that teacher, each seed of
+# FRONT_TEACHER (default the unpruned YOLOv8n, runs named -kd-; or TEACHER, runs named -kd-yolov8s-, after make
+# models-teacher: 64 epochs of YOLOv8s, ~2.6 h on a 2-core CPU with both cores, minutes on a GPU; a stopped run
+# goes on with make models-teacher RESUME=1), and the light model trained 64 epochs with that teacher, each seed of
 # LIGHT_KD_SEEDS; bench-front: the front itself (every file timed in one loop, on a quiet machine).
 FRONT := build/front
 PRUNE_RATIOS := 30 50
@@ -189,6 +190,7 @@ LIGHT_KD_SEEDS := 0 1
 TEACHER := build/teacher/yolov8s-shapes.pt
 TEACHER_THREADS := $(shell nproc)
 FRONT_TEACHER := $(WEIGHTS)
+FRONT_KD = $(if $(filter $(TEACHER),$(FRONT_TEACHER)),kd-yolov8s,kd)
 FRONT_OPTIMIZE = $(FPY) -m models.optimize --data $(OPTIMIZE_DATA) --split test --max-drop 0.6 --allow-drop --force
 models-teacher: $(FACTORY)/.installed $(DATA)
 	$(FPY) -m models.train --model yolov8s.yaml --data $(DATA) --imgsz 320 --epochs 64 --name yolov8s-shapes-320 \
@@ -210,14 +212,14 @@ front-pruned: $(OPTIMIZE_DATA)
 front-distilled: $(OPTIMIZE_DATA) $(FRONT_TEACHER)
 	for ratio in $(PRUNE_RATIOS); do for seed in $(PRUNE_SEEDS); do \
 	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio --prune-steps 3 --prune-epochs 8 --seed $$seed \
-	    --distill $(FRONT_TEACHER) --out $(FRONT)/yolov8n-p$$ratio-kd-seed$$seed || exit 1; \
+	    --distill $(FRONT_TEACHER) --out $(FRONT)/yolov8n-p$$ratio-$(FRONT_KD)-seed$$seed || exit 1; \
 	done; done
 	for seed in $(LIGHT_KD_SEEDS); do \
 	  $(FPY) -m models.train --model models/recipes/yolov8n-light.yaml --teacher $(FRONT_TEACHER) --data $(DATA) \
-	    --imgsz 320 --epochs 64 --seed $$seed --name yolov8n-light-kd-shapes-320-seed$$seed \
-	    --out $(FRONT)/weights/yolov8n-light-kd-shapes-seed$$seed.pt || exit 1; \
-	  $(FRONT_OPTIMIZE) $(FRONT)/weights/yolov8n-light-kd-shapes-seed$$seed.pt --imgsz 320 \
-	    --out $(FRONT)/yolov8n-light-kd-320-seed$$seed || exit 1; \
+	    --imgsz 320 --epochs 64 --seed $$seed --name yolov8n-light-$(FRONT_KD)-shapes-320-seed$$seed \
+	    --out $(FRONT)/weights/yolov8n-light-$(FRONT_KD)-shapes-seed$$seed.pt || exit 1; \
+	  $(FRONT_OPTIMIZE) $(FRONT)/weights/yolov8n-light-$(FRONT_KD)-shapes-seed$$seed.pt --imgsz 320 \
+	    --out $(FRONT)/yolov8n-light-$(FRONT_KD)-320-seed$$seed || exit 1; \
 	done
 bench-front: | $(FACTORY)/.installed
 	$(FPY) -m benchmarks.front $(FRONT) --out benchmarks/results/front/front --reps 60

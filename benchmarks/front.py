@@ -112,7 +112,8 @@ def plot(report: dict, out: Path) -> None:
     rows, threads = report["rows"], thread_counts()
     engines = list(dict.fromkeys(r["engine"] for r in rows))
     names = list(dict.fromkeys(r["candidate"] for r in rows))
-    colours = dict(zip(names, plt.get_cmap("tab10").colors))
+    palette = plt.get_cmap("tab10" if len(names) <= 10 else "tab20").colors
+    colours = {name: palette[i % len(palette)] for i, name in enumerate(names)}
     fig, axes = plt.subplots(len(threads), len(engines), figsize=(12, 4 * len(threads)), squeeze=False)
     for i, t in enumerate(threads):
         for j, engine in enumerate(engines):
@@ -131,7 +132,8 @@ def plot(report: dict, out: Path) -> None:
     env = report["environment"]
     fig.suptitle(f"circles int8, squares fp32 — {cpu_label(env)}, {env['cores']} cores, {env['date'][:10]}",
                  fontsize=9)
-    fig.tight_layout(rect=(0, 0.12, 1, 0.97))
+    legend_rows = -(-len(labels) // 4)
+    fig.tight_layout(rect=(0, (0.25 + 0.13 * legend_rows) / fig.get_figheight(), 1, 0.97))  # room for the legend
     fig.savefig(out, dpi=75)
     plt.close(fig)
 
