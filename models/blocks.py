@@ -15,7 +15,9 @@ from __future__ import annotations
 from . import settings  # noqa: F401  (must precede ultralytics)
 
 import ast
+import importlib.util
 import inspect
+import sys
 import textwrap
 
 import torch
@@ -142,6 +144,20 @@ BASE_MODULES = (CSPPC, ASFF, BasicBlock)
 REPEAT_MODULES = (CSPPC,)
 
 
+def alias_checkout_name() -> None:
+    """Let checkpoints trained in a repository checkout load where this package is installed.
+
+    They pickle these classes as models.blocks.*; installed, this module is yolo_edge_factory.blocks and ultralytics,
+    failing to import `models`, calls the file a YOLOv5 model. Unpickling imports the module (its package first)
+    through sys.modules, so both names point to this package, but only when nothing else can be imported as
+    `models`: a project's own package of that name always wins.
+    """
+    if __name__ == "models.blocks" or "models" in sys.modules or importlib.util.find_spec("models") is not None:
+        return
+    sys.modules["models"] = sys.modules[__package__]
+    sys.modules["models.blocks"] = sys.modules[__name__]
+
+
 def register() -> None:
     """Let ultralytics' yaml model builder (ultralytics.nn.tasks.parse_model) build the blocks here. Idempotent.
 
@@ -153,8 +169,8 @@ def register() -> None:
     register() swaps tasks.parse_model for a copy compiled from ultralytics' own source with our classes appended to
     the two set literals (BASE_MODULES / REPEAT_MODULES above); nothing else in the function changes. Every
     ultralytics builder (YOLO(yaml), DetectionModel, the trainer's get_model) calls parse_model through the tasks
-    namespace, so they all see the copy. Saved checkpoints refer to these classes as models.blocks.*, so loading
-    one needs this repository on sys.path (register() is not needed to load or export a .pt).
+    namespace, so they all see the copy. Saved checkpoints refer to these classes by this module's name
+    (alias_checkout_name lets the installed package load a checkout's); register() is not needed to load a .pt.
     """
     from ultralytics.nn import tasks
 

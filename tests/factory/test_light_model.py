@@ -3,6 +3,7 @@ the parameter budget holds, ultralytics trains it, and its ONNX export runs thro
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +235,40 @@ def test_ultralytics_trains_the_light_model_for_one_epoch(tmp_path):
     assert best.exists()
     trained = YOLO(best).model
     assert isinstance(trained.model[2], blocks.CSPPC) and trained.nc == 3
+
+
+LOAD_FROM_ELSEWHERE = """
+import sys
+import yolo_edge_factory.settings as settings
+settings.init_ultralytics()
+from ultralytics import YOLO
+try:
+    model = YOLO(sys.argv[1]).model
+    print(type(model).__name__, sum(p.numel() for p in model.parameters()), end=" ")
+except Exception as e:
+    print(type(e).__name__, "-", end=" ")
+import models
+print(models.__file__)
+"""
+
+
+@pytest.mark.parametrize("own_models_package", [False, True])
+def test_a_checkout_trained_light_checkpoint_loads_from_the_installed_factory(tmp_path, own_models_package):
+    """Its classes are pickled as models.blocks.*: outside the checkout (no `models` to import) they resolve to
+    yolo_edge_factory.blocks; a project's own `models` package is never replaced."""
+    import subprocess
+    import sys
+
+    checkpoint = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "yolov8n-light-shapes.pt"
+    if own_models_package:
+        (tmp_path / "models").mkdir()
+        (tmp_path / "models" / "__init__.py").write_text("")
+    run = subprocess.run([sys.executable, "-c", LOAD_FROM_ELSEWHERE, str(checkpoint)], cwd=tmp_path,
+                         capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    outcome, count, package = run.stdout.splitlines()[-1].split()  # after what ultralytics prints
+    if own_models_package:  # theirs stays theirs (the checkpoint then cannot load, as before)
+        assert outcome != "DetectionModel" and Path(package) == tmp_path / "models" / "__init__.py"
+    else:
+        assert outcome == "DetectionModel" and int(count) > 1_000_000
+        assert Path(package).parent.name == "models" and Path(package).parent.parent != tmp_path
