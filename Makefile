@@ -181,7 +181,7 @@ bench-cluster: install-test
 # core: ultralytics trains on all cores but one), each seed of PRUNE_SEEDS; front-distilled: the same, taught by
 # FRONT_TEACHER (default the unpruned YOLOv8n, runs named -kd-; or TEACHER, runs named -kd-yolov8s-, after make
 # models-teacher: 64 epochs of YOLOv8s, ~2.6 h on a 2-core CPU with both cores, minutes on a GPU; a stopped run
-# goes on with make models-teacher RESUME=1), and the light model trained 64 epochs with that teacher, each seed of
+# goes on with make models-teacher RESUME=1; scored against YOLOv8n in models/reports/teacher-gap-1500.json), and the light model trained 64 epochs with that teacher, each seed of
 # LIGHT_KD_SEEDS; bench-front: the front itself (every file timed in one loop, on a quiet machine).
 FRONT := build/front
 PRUNE_RATIOS := 30 50
@@ -192,9 +192,12 @@ TEACHER_THREADS := $(shell nproc)
 FRONT_TEACHER := $(WEIGHTS)
 FRONT_KD = $(if $(filter $(TEACHER),$(FRONT_TEACHER)),kd-yolov8s,kd)
 FRONT_OPTIMIZE = $(FPY) -m models.optimize --data $(OPTIMIZE_DATA) --split test --max-drop 0.6 --allow-drop --force
-models-teacher: $(FACTORY)/.installed $(DATA)
+models-teacher: $(FACTORY)/.installed $(DATA) $(OPTIMIZE_DATA)
 	$(FPY) -m models.train --model yolov8s.yaml --data $(DATA) --imgsz 320 --epochs 64 --name yolov8s-shapes-320 \
 	  --threads $(TEACHER_THREADS) $(if $(RESUME),--resume) --out $(TEACHER)
+	$(FPY) -m models.export $(TEACHER) --imgsz 320 --engines onnxruntime --out $(dir $(TEACHER))
+	$(FPY) -m models.gap $(OPTIMIZE_DATA) $(MODEL_DIR)/yolov8n-shapes-320.onnx $(TEACHER:.pt=-320.onnx) \
+	  --out models/reports/teacher-gap-1500.json
 front-baselines: $(OPTIMIZE_DATA)
 	for weights in $(WEIGHTS):0 $(if $(wildcard $(SEED_DIR)/yolov8n-shapes.pt),$(SEED_DIR)/yolov8n-shapes.pt:$(SEED)); do \
 	  for size in 320 288 256; do \
