@@ -42,4 +42,4 @@ machine=$(in_arm64 python3 -c "import platform; print(platform.machine())")
 echo "emulated machine: $machine"
 [[ "$machine" == aarch64 ]] || { echo "not aarch64: is the qemu binfmt handler registered?"; exit 1; }
 in_arm64 grep -q "^vendor_id" /proc/cpuinfo && { echo "/proc/cpuinfo shows the x86 host CPU: qemu too old"; exit 1; }
-in_arm64 sh -c 'cd /src && exec "$@"' sh python3 -m pytest -p no:cacheprovider -q "${TESTS[@]}" "$@"
+in_arm64 sh -c 'cd /src && exec "$@"' sh python3 -m pytest -p no:cacheprovider -q --durations=12 "${TESTS[@]}" "$@"
