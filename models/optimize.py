@@ -9,7 +9,8 @@ report.png. --method ptq quantizes each fp32 export post-training; --method qat 
 NNCF's fake quantizers on the train split first (models/qat.py). --full-int8 quantizes the whole graph, for
 integer-only accelerators: the head is exported without its decoding and the runtime decodes its logits. --prune R
 first removes at least R of the model's MACs by structured channel pruning in --prune-steps steps, each fine-tuned
---prune-epochs epochs on the train split (with --distill TEACHER.pt, distilled from that teacher), and optimizes the
+--prune-epochs epochs on the train split (the last step --recover-epochs, if given; with --distill TEACHER.pt,
+distilled from that teacher), and optimizes the
 pruned checkpoint (models/prune.py, models/prune_finetune.py). An int8 file more than --max-drop mAP50-95 points
 below its fp32 source is calibrated again on twice the images (at most the train split's), then made with its most
 sensitive layers left float (models/sensitive.py, each engine's own tool); still over, its row is marked failed
@@ -192,15 +193,17 @@ def pruned_checkpoint(args, inputs: Inputs) -> tuple[Path, dict]:
 
     val = validation_images(args.data, inputs)
     teacher = args.distill.read_bytes() if args.distill else b""
-    key = digest(args.model.read_bytes(), teacher, args.prune, args.prune_steps, args.prune_epochs, args.imgsz,
+    last = args.recover_epochs or args.prune_epochs
+    epochs = (args.prune_epochs,) if last == args.prune_epochs else (args.prune_epochs, last)  # old runs' keys hold
+    key = digest(args.model.read_bytes(), teacher, args.prune, args.prune_steps, *epochs, args.imgsz,
                  args.seed, PRUNE_RECIPE, *file_stamps([*inputs.train_images, *val], labels=True))
 
     def make(folder: Path) -> Path:
         data = training_yaml(inputs.names, inputs.train_images, val, folder)
         pruned, steps, before = prune_and_fine_tune(args.model, args.prune, args.prune_steps, args.prune_epochs,
-                                                    args.imgsz, data, args.seed, args.distill, folder)
+                                                    args.imgsz, data, args.seed, args.distill, folder, last)
         summary = {"target": args.prune, "steps": [vars(s) for s in steps], "macs_before": before,
-                   "macs_after": steps[-1].macs, "fine_tune_epochs": args.prune_steps * args.prune_epochs,
+                   "macs_after": steps[-1].macs, "fine_tune_epochs": sum(s.epochs for s in steps),
                    "teacher": args.distill.name if args.distill else None, "seed": args.seed}
         (folder / "pruning.json").write_text(json.dumps(summary, indent=1))
         return pruned
@@ -235,8 +238,9 @@ def optimize(args) -> int:
     try:
         if args.prune:
             teacher = f", distilled from {args.distill.name}" if args.distill else ""
+            last = f", the last {args.recover_epochs}" if args.recover_epochs else ""
             with stage(f"prune {args.prune:.0%} of the MACs ({args.prune_steps} steps of {args.prune_epochs} "
-                       f"epochs{teacher})", times):
+                       f"epochs{last}{teacher})", times):
                 args.model, pruning = pruned_checkpoint(args, inputs)
         method = int8_method(args, inputs, times)
         rows = [r for engine in args.engines for r in engine_rows(engine, args, method, inputs, staging, times)]
@@ -283,6 +287,8 @@ def parser() -> argparse.ArgumentParser:
                     help="first prune channels until at least this share of the MACs is gone (e.g. 0.3)")
     ap.add_argument("--prune-steps", type=int, default=3, help="--prune: pruning steps, each fine-tuned")
     ap.add_argument("--prune-epochs", type=int, default=10, help="--prune: fine-tuning epochs after each step")
+    ap.add_argument("--recover-epochs", type=int, default=None,
+                    help="--prune: fine-tuning epochs of the last step instead (the pruned model's final recovery)")
     ap.add_argument("--distill", type=Path, default=None, metavar="TEACHER.pt",
                     help="--prune: distil the fine-tuning from this trained detector of the same classes")
     ap.add_argument("--calib", type=int, default=300, help="calibration images from the train split")
@@ -300,12 +306,16 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still removes its temporary folder
     try:
         require_packages(args.engines, qat=args.method == "qat", prune=args.prune is not None)
-        if args.imgsz < 32 or args.imgsz % 32 or min(args.calib, args.reps, args.epochs, args.prune_steps,
-                                                      args.prune_epochs) < 1 or args.warmup < 0:
-            raise OptimizeError("--imgsz must be a multiple of 32; --calib, --reps, --epochs, --prune-steps and "
-                                "--prune-epochs >= 1; --warmup >= 0")
+        counts = (args.calib, args.reps, args.epochs, args.prune_steps, args.prune_epochs)
+        if args.recover_epochs is not None:
+            counts += (args.recover_epochs,)
+        if args.imgsz < 32 or args.imgsz % 32 or min(counts) < 1 or args.warmup < 0:
+            raise OptimizeError("--imgsz must be a multiple of 32; --calib, --reps, --epochs, --prune-steps, "
+                                "--prune-epochs and --recover-epochs >= 1; --warmup >= 0")
         if args.prune is not None and not 0 < args.prune < 0.9:
             raise OptimizeError("--prune is the share of the MACs to remove: more than 0, less than 0.9")
+        if args.recover_epochs and args.prune is None:
+            raise OptimizeError("--recover-epochs is the pruning's last fine-tuning: give --prune too")
         if args.distill and args.prune is None:
             raise OptimizeError("--distill guides the pruning's fine-tuning: give --prune too")
         return optimize(args)

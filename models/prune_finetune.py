@@ -38,12 +38,15 @@ class PruneStep:
     ratio: float  # the uniform channel ratio that step applied
     macs: int
     map50_95: float  # ultralytics' own validation of the fine-tuned step on the val split
+    epochs: int
 
 
 def prune_and_fine_tune(checkpoint: Path, target: float, steps: int, epochs: int, imgsz: int, data: Path,
-                        seed: int, teacher: Path | None, folder: Path) -> tuple[Path, list[PruneStep], int]:
-    """Prune `checkpoint` until `target` of its MACs are gone, in `steps` steps of `epochs` fine-tuning epochs each;
-    returns (folder/<stem>-pruned.pt, the steps, the MACs before)."""
+                        seed: int, teacher: Path | None, folder: Path,
+                        last_epochs: int | None = None) -> tuple[Path, list[PruneStep], int]:
+    """Prune `checkpoint` until `target` of its MACs are gone, in `steps` steps of `epochs` fine-tuning epochs each
+    (the last step `last_epochs`, if given: the final recovery of the pruned model); returns
+    (folder/<stem>-pruned.pt, the steps, the MACs before)."""
     import torch
     from ultralytics import YOLO
 
@@ -60,16 +63,18 @@ def prune_and_fine_tune(checkpoint: Path, target: float, steps: int, epochs: int
         print(f"[prune] step {step}/{steps}: channel ratio {ratio:.3f}, {after / 1e6:.0f} M MACs "
               f"({1 - after / before:.0%} fewer than the source; this step's share {share:.0%})", flush=True)
         model.model = pruned
-        overrides = dict(data=str(data), imgsz=imgsz, epochs=epochs, batch=BATCH, workers=0, seed=seed,
+        step_epochs = last_epochs if step == steps and last_epochs else epochs
+        overrides = dict(data=str(data), imgsz=imgsz, epochs=step_epochs, batch=BATCH, workers=0, seed=seed,
                          deterministic=True, pretrained=True, amp=False, plots=False, cache=False,
                          project=str(folder / "runs"), name=f"step{step}", exist_ok=True, val=True,
-                         warmup_epochs=min(1, epochs - 1), close_mosaic=max(1, epochs // 3),
+                         warmup_epochs=min(1, step_epochs - 1), close_mosaic=max(1, step_epochs // 3),
                          device=device)
         with distillation(guide) if guide is not None else contextlib.nullcontext():
             model.train(trainer=PrunedTrainer, **overrides)
         current = Path(model.trainer.best)
         metrics = model.trainer.metrics or {}
-        done.append(PruneStep(round(ratio, 4), after, round(float(metrics.get("metrics/mAP50-95(B)", 0.0)), 4)))
+        done.append(PruneStep(round(ratio, 4), after, round(float(metrics.get("metrics/mAP50-95(B)", 0.0)), 4),
+                              step_epochs))
     dest = folder / f"{checkpoint.stem}-pruned.pt"
     dest.write_bytes(current.read_bytes())
     return dest, done, before

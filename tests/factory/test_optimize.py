@@ -284,12 +284,15 @@ def bad_inputs(data, tmp_path_factory) -> dict[str, tuple[list[str], str]]:
                                      "the teacher"),
         "distill without prune": ([str(CHECKPOINT), *good, "--distill", str(CHECKPOINT)], "give --prune too"),
         "prune out of range": ([str(CHECKPOINT), *good, "--prune", "0.95"], "less than 0.9"),
+        "recover without prune": ([str(CHECKPOINT), *good, "--recover-epochs", "20"], "give --prune too"),
+        "no recovery epochs": ([str(CHECKPOINT), *good, "--prune", "0.3", "--recover-epochs", "0"], ">= 1"),
     }
 
 
 CASES = ["missing checkpoint", "not a checkpoint", "segmentation model", "missing data yaml", "no val split",
          "other class names", "empty train split", "unlabelled val split", "qat on an unlabelled train split",
-         "teacher of other classes", "distill without prune", "prune out of range"]
+         "teacher of other classes", "distill without prune", "prune out of range", "recover without prune",
+         "no recovery epochs"]
 
 
 def run_refused(args: list[str], runs: Path, capsys) -> str:

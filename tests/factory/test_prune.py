@@ -95,11 +95,12 @@ TEACHERS = {"alone": None, "taught": CHECKPOINT}
 
 @pytest.fixture(scope="module")
 def pruned_runs(data, tmp_path_factory) -> dict[str, Path]:
-    """Two steps of one epoch each, with the unpruned model as teacher or none: {"alone"|"taught": (--out, cache)}."""
+    """Two steps, with the unpruned model as teacher or none: {"alone"|"taught": (--out, cache)}. Alone, one epoch
+    each; taught, the last step recovers for two (--recover-epochs)."""
     runs = {}
     for name, teacher in TEACHERS.items():
         tmp = tmp_path_factory.mktemp(name)
-        distill = ["--distill", str(teacher)] if teacher else []
+        distill = ["--distill", str(teacher), "--recover-epochs", "2"] if teacher else []
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(settings, "BUILD_DIR", tmp / "cache")
             assert main([str(CHECKPOINT), "--data", str(data), "--engines", "onnxruntime", "--out", str(tmp / "out"),
@@ -123,7 +124,8 @@ def test_optimize_prune_writes_pruned_files_and_reports_the_steps(name, pruned_r
     report = json.loads((out / "report.json").read_text())
     pruning = report["pruning"]
     assert report["model"] == CHECKPOINT.name and pruning["teacher"] == (teacher.name if teacher else None)
-    assert len(pruning["steps"]) == 2 and pruning["fine_tune_epochs"] == 2
+    epochs = [1, 2] if teacher else [1, 1]
+    assert [s["epochs"] for s in pruning["steps"]] == epochs and pruning["fine_tune_epochs"] == sum(epochs)
     # step 1 aims at 15% and its coarsest cut (8 channels off every layer) takes 20-25%: step 2 (30%) cuts again
     assert pruning["macs_before"] > pruning["steps"][0]["macs"] > pruning["steps"][1]["macs"]
     assert pruning["macs_after"] == pruning["steps"][1]["macs"] <= 0.7 * pruning["macs_before"]
@@ -148,7 +150,7 @@ def test_the_teacher_adds_its_distillation_terms_to_every_step(pruned_runs):
     """Taught, every step's training logs the two distillation terms (models/distill.py), which the teacher makes
     positive; alone, there are none."""
     alone, taught = (step_logs(pruned_runs[name][1]) for name in TEACHERS)
-    assert len(alone) == len(taught) == 2
+    assert len(alone) == 2 and len(taught) == 3  # epochs: 1 + 1, and 1 + 2 (--recover-epochs)
     assert all(row["train/kd_cls"] > 0 and row["train/kd_dfl"] > 0 for row in taught), taught
     assert not any("train/kd_cls" in row for row in alone)
 
