@@ -12,9 +12,9 @@ first removes at least R of the model's MACs by structured channel pruning in --
 --prune-epochs epochs on the train split (the last step --recover-epochs, if given; with --distill TEACHER.pt,
 distilled from that teacher), and optimizes the pruned checkpoint (models/prune.py, models/prune_finetune.py). An
 int8 file more than --max-drop mAP50-95 points below its fp32 source is calibrated again on twice the images (at
-most the train split's), then made with its most sensitive layers left float (models/sensitive.py, each engine's own tool); still over, its row is marked failed
-and the exit status is 1 unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the
-options) and reused.
+most the train split's), then made with its most sensitive layers left float (models/sensitive.py, each engine's
+own tool); still over, its row is marked failed and the exit status is 1 unless --allow-drop. Finished exports are
+cached (keyed on the checkpoint's bytes and the options) and reused.
 """
 from __future__ import annotations
 
