@@ -247,10 +247,10 @@ def optimize(args) -> int:
             measured = latencies([staging / r["file"] for r in rows], args.reps, args.warmup)
         for r in rows:
             r["latency_ms"] = measured[r["file"]]
-        report = {"model": source_model.name, "pruning": pruning, "data": str(args.data), "split": args.split, "imgsz": args.imgsz,
-                  "method": args.method, "full_int8": args.full_int8,
-                  "qat_epochs": args.epochs if args.method == "qat" else None, "max_drop": args.max_drop, "scoring_images": len(inputs.scoring_images),
-                  "reps": args.reps, "environment": environment(args.engines), "stage_seconds": times, "rows": rows}
+        report = {"model": source_model.name, "pruning": pruning, "data": str(args.data), "split": args.split,
+                  "imgsz": args.imgsz, "method": args.method, "full_int8": args.full_int8,
+                  "qat_epochs": args.epochs if args.method == "qat" else None, "max_drop": args.max_drop,
+                  "scoring_images": len(inputs.scoring_images), "reps": args.reps, "environment": environment(args.engines), "stage_seconds": times, "rows": rows}
         (staging / "report.json").write_text(json.dumps(report, indent=1))
         (staging / "report.md").write_text(markdown(report))
         plot(report, staging / "report.png")

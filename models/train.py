@@ -27,7 +27,7 @@ def main():
     ap.add_argument("--workers", type=int, default=0, help="0: augment in the main process (2-core CPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads on a CPU (default ultralytics': all cores but one, for one training beside another)")
+                    help="torch threads on a CPU (default ultralytics': all cores but one)")
     ap.add_argument("--device", default=None, help="default: first GPU if torch sees one, else cpu")
     ap.add_argument("--name", default=None, help="run name under build/runs (default <model stem>-shapes-<imgsz>)")
     ap.add_argument("--out", default=None, help="default models/artifacts/<model stem>-shapes.pt")

@@ -19,7 +19,8 @@ def report(imgsz: int, fp32: float, int8: float) -> dict:
 
 
 def test_each_candidate_is_the_mean_of_its_seeds_with_each_seed_listed(tmp_path):
-    for run, scores in {"p50-kd-seed0": (0.76, 0.75), "p50-kd-seed1": (0.74, 0.73), "yolov8n-256": (0.73, 0.72)}.items():
+    runs = {"p50-kd-seed0": (0.76, 0.75), "p50-kd-seed1": (0.74, 0.73), "yolov8n-256": (0.73, 0.72)}
+    for run, scores in runs.items():
         (tmp_path / run).mkdir()
         (tmp_path / run / "report.json").write_text(json.dumps(report(320, *scores)))
     rows = front.points(tmp_path, front.load(tmp_path))
@@ -54,7 +55,8 @@ def test_verdicts_name_only_more_accurate_models_that_are_faster_or_within_the_t
 def test_the_plot_carries_more_candidates_than_one_colour_cycle(tmp_path):
     pytest.importorskip("matplotlib")
     names = [f"candidate-{i}" for i in range(13)]
-    rows = [row(name, precision, 0.7 + i / 100, 5.0 + i) for i, name in enumerate(names) for precision in ("fp32", "int8")]
+    rows = [row(name, precision, 0.7 + i / 100, 5.0 + i) for i, name in enumerate(names)
+            for precision in ("fp32", "int8")]
     env = {"date": "2026-12-07T12:00:00", "cpu": "a CPU", "isa": [], "cores": 2, "versions": {}}
     out = tmp_path / "front.png"
     front.plot({"rows": rows, "environment": env}, out)
