@@ -46,6 +46,9 @@ def detection_model_names(checkpoint: Path) -> dict[int, str]:
     settings.init_ultralytics()
     from ultralytics import YOLO
 
+    from .blocks import alias_checkout_name
+
+    alias_checkout_name()  # the light model's checkpoints, pickled in a checkout, load from the installed package
     try:
         model = YOLO(str(checkpoint))
     except Exception as exc:  # ultralytics raises anything from pickle, torch or its own loader

@@ -42,7 +42,4 @@ def init_ultralytics():
         weights_dir=str(BUILD_DIR / "weights"),
     )
     SETTINGS.update({k: v for k, v in off.items() if k in SETTINGS})
-    from . import blocks
-
-    blocks.alias_checkout_name()  # the light model's checkpoints load from the installed package too
     return ultralytics
