@@ -180,7 +180,7 @@ bench-cluster: install-test
 # YOLOv8n with PRUNE_RATIOS percent of its MACs pruned (3 steps of 8 fine-tuning epochs, ~45 min each on one
 # core: ultralytics trains on all cores but one), each seed of PRUNE_SEEDS; front-distilled: the same, taught by
 # FRONT_TEACHER (default the unpruned YOLOv8n, runs named -kd-; or TEACHER, runs named -kd-yolov8s-, after make
-# models-teacher: 64 epochs of YOLOv8s, ~2.6 h on a 2-core CPU with both cores, minutes on a GPU; a stopped run
+# models-teacher: 64 epochs of YOLOv8s, ~3 h on a 2-core CPU with both cores, minutes on a GPU; a stopped run
 # goes on with make models-teacher RESUME=1; scored against YOLOv8n in models/reports/teacher-gap-1500.json),
 # and the light model trained 64 epochs with that teacher, each seed of LIGHT_KD_SEEDS; bench-front: the front
 # itself (every file timed in one loop, on a quiet machine).

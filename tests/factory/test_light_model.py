@@ -4,6 +4,8 @@ the parameter budget holds, ultralytics trains it, and its ONNX export runs thro
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -254,9 +256,6 @@ print(models.__file__)
 def test_a_checkout_trained_light_checkpoint_loads_from_the_installed_factory(tmp_path, own_models_package):
     """Its classes are pickled as models.blocks.*: outside the checkout (no `models` to import) they resolve to
     yolo_edge_factory.blocks; a project's own `models` package is never replaced."""
-    import subprocess
-    import sys
-
     checkpoint = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "yolov8n-light-shapes.pt"
     if own_models_package:
         (tmp_path / "models").mkdir()
