@@ -175,18 +175,19 @@ bench-cluster: install-test
 	$(PY) -m benchmarks.cluster $(MODEL_DIR)/yolov8n-shapes-320_int8.onnx $(MODEL_DIR)/yolov8n-shapes-320_int8.tflite
 
 # The accuracy-latency front (benchmarks/front.py): yolo-edge-optimize runs scored on the 1500 test images, in
-# $(FRONT)/<candidate>-seed<N>/. front-baselines: YOLOv8n at 320, 288 and 256 (the same weights exported smaller)
-# and the light model, each training seed whose checkpoint is there (seed 1: make models-seed); front-pruned:
-# YOLOv8n with PRUNE_RATIOS percent of its MACs pruned (3 steps of 8 fine-tuning epochs, ~45 min each on one
+# $(FRONT)/<candidate>-seed<N>/. front-baselines: YOLOv8n at 320, 288 and 256 (the same weights exported smaller) and
+# the light model, each training seed whose checkpoint is there (seed 1: make models-seed); front-pruned: YOLOv8n with
+# PRUNE_RATIOS percent of its MACs pruned (PRUNE_RECIPE: 3 steps fine-tuned 8, 8 and 24 epochs, ~85 min each on one
 # core: ultralytics trains on all cores but one), each seed of PRUNE_SEEDS; front-distilled: the same, taught by
 # FRONT_TEACHER (default the unpruned YOLOv8n, runs named -kd-; or TEACHER, runs named -kd-yolov8s-, after make
-# models-teacher: 64 epochs of YOLOv8s, ~3 h on a 2-core CPU with both cores, minutes on a GPU; a stopped run
-# goes on with make models-teacher RESUME=1; scored against YOLOv8n in models/reports/teacher-gap-1500.json),
-# and the light model trained 64 epochs with that teacher, each seed of LIGHT_KD_SEEDS; bench-front: the front
-# itself (every file timed in one loop, on a quiet machine).
+# models-teacher: 64 epochs of YOLOv8s, ~3 h on a 2-core CPU with both cores, minutes on a GPU; a stopped run goes on
+# with make models-teacher RESUME=1; scored against YOLOv8n in models/reports/teacher-gap-1500.json), and the light
+# model trained 64 epochs with that teacher, each seed of LIGHT_KD_SEEDS; bench-front: the front itself (every file
+# timed in one loop, on a quiet machine).
 FRONT := build/front
 PRUNE_RATIOS := 30 50
 PRUNE_SEEDS := 0 1
+PRUNE_RECIPE := --prune-steps 3 --prune-epochs 8 --recover-epochs 24
 LIGHT_KD_SEEDS := 0 1
 TEACHER := build/teacher/yolov8s-shapes.pt
 TEACHER_THREADS := $(shell nproc)
@@ -210,12 +211,12 @@ front-baselines: $(OPTIMIZE_DATA)
 	done
 front-pruned: $(OPTIMIZE_DATA)
 	for ratio in $(PRUNE_RATIOS); do for seed in $(PRUNE_SEEDS); do \
-	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio --prune-steps 3 --prune-epochs 8 --seed $$seed \
+	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio $(PRUNE_RECIPE) --seed $$seed \
 	    --out $(FRONT)/yolov8n-p$$ratio-seed$$seed || exit 1; \
 	done; done
 front-distilled: $(OPTIMIZE_DATA) $(FRONT_TEACHER)
 	for ratio in $(PRUNE_RATIOS); do for seed in $(PRUNE_SEEDS); do \
-	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio --prune-steps 3 --prune-epochs 8 --seed $$seed \
+	  $(FRONT_OPTIMIZE) $(WEIGHTS) --imgsz 320 --prune 0.$$ratio $(PRUNE_RECIPE) --seed $$seed \
 	    --distill $(FRONT_TEACHER) --out $(FRONT)/yolov8n-p$$ratio-$(FRONT_KD)-seed$$seed || exit 1; \
 	done; done
 	for seed in $(LIGHT_KD_SEEDS); do \
