@@ -31,6 +31,22 @@ def test_each_candidate_is_the_mean_of_its_seeds_with_each_seed_listed(tmp_path)
     assert {r["candidate"] for r in rows} == {"p50-kd", "yolov8n-256"}
 
 
+def test_the_table_says_when_the_timed_int8_file_kept_float_layers(tmp_path):
+    for run in ("p30-seed0", "p30-seed1"):
+        (tmp_path / run).mkdir()
+        made = report(320, 0.78, 0.77)
+        if run == "p30-seed0":  # the timed seed: its int8 file kept its most sensitive layers float
+            made["rows"][1]["remedy"] = "sensitive layers float"
+        (tmp_path / run / "report.json").write_text(json.dumps(made))
+    rows = front.points(tmp_path, front.load(tmp_path))
+    for r in rows:
+        r["latency_ms"] = {t: {"predict": 9.0, "bare": 8.0} for t in THREADS}
+    table = front.markdown({"split": "test", "images": 1500, "reps": 3, "rows": rows, "verdicts": [],
+                            "environment": front.environment(["onnxruntime"])})
+    assert "| p30 | onnxruntime | int8 (sensitive layers float) | 320 |" in table
+    assert "| p30 | onnxruntime | fp32 | 320 |" in table
+
+
 def row(candidate: str, precision: str, score: float, ms: float) -> dict:
     return {"candidate": candidate, "engine": "onnxruntime", "precision": precision, "map50_95": score,
             "latency_ms": {t: {"predict": ms, "bare": ms * 0.8} for t in THREADS}}
