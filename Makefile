@@ -177,8 +177,8 @@ bench-cluster: install-test
 # The accuracy-latency front (benchmarks/front.py): yolo-edge-optimize runs scored on the 1500 test images, in
 # $(FRONT)/<candidate>-seed<N>/. front-baselines: YOLOv8n at 320, 288 and 256 (the same weights exported smaller) and
 # the light model, each training seed whose checkpoint is there (seed 1: make models-seed); front-pruned: YOLOv8n with
-# PRUNE_RATIOS percent of its MACs pruned (PRUNE_RECIPE: 3 steps fine-tuned 8, 8 and 24 epochs, ~85 min each on one
-# core: ultralytics trains on all cores but one), each seed of PRUNE_SEEDS; front-distilled: the same, taught by
+# PRUNE_RATIOS percent of its MACs pruned (PRUNE_RECIPE: 3 steps fine-tuned 8, 8 and 24 epochs, 57-85 min each on
+# one core: ultralytics trains on all cores but one), each seed of PRUNE_SEEDS; front-distilled: the same, taught by
 # FRONT_TEACHER (default the unpruned YOLOv8n, runs named -kd-; or TEACHER, runs named -kd-yolov8s-, after make
 # models-teacher: 64 epochs of YOLOv8s, ~3 h on a 2-core CPU with both cores, minutes on a GPU; a stopped run goes on
 # with make models-teacher RESUME=1; scored against YOLOv8n in models/reports/teacher-gap-1500.json), and the light
