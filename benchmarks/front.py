@@ -8,6 +8,7 @@ mAP50-95 per engine and precision is the mean of its seeds (each seed listed). L
 file per candidate, engine and precision, all in one alternated loop per thread count (predict at the model's size
 on a 1280x720 frame; each run timed only its own files). Writes OUT.json, OUT.md and OUT.png (a panel per engine and
 thread count), and per engine the candidates that are both faster and more accurate than each baseline.
+`--redraw` rewrites OUT.md and OUT.png from OUT.json without timing anything.
 """
 from __future__ import annotations
 
@@ -111,6 +112,7 @@ def plot(report: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401
+    from matplotlib.lines import Line2D
 
     rows, threads = report["rows"], thread_counts()
     engines = list(dict.fromkeys(r["engine"] for r in rows))
@@ -122,7 +124,10 @@ def plot(report: dict, out: Path) -> None:
         for j, engine in enumerate(engines):
             ax = axes[i][j]
             for r in (r for r in rows if r["engine"] == engine):
-                ax.scatter(r["latency_ms"][str(t)]["predict"], r["map50_95"], color=colours[r["candidate"]],
+                colour = colours[r["candidate"]]
+                # hollow: the timed int8 file kept float layers (the accuracy guard's remedy), so it is slower
+                ax.scatter(r["latency_ms"][str(t)]["predict"], r["map50_95"], edgecolors=colour,
+                           facecolors="none" if r.get("remedy") else colour,
                            marker="o" if r["precision"] == "int8" else "s", s=36,
                            label=f"{r['candidate']} {r['precision']}")
             ax.set_title(f"{engine}, {t} thread{'s' * (t > 1)}", fontsize=10)
@@ -130,10 +135,14 @@ def plot(report: dict, out: Path) -> None:
             ax.set_ylabel("mAP50-95")
             ax.grid(alpha=0.3)
             ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3f"))
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    # one filled entry per candidate and precision, whatever a panel's file did
+    keys = list(dict.fromkeys((r["candidate"], r["precision"]) for r in rows))
+    handles = [Line2D([], [], linestyle="none", marker="o" if precision == "int8" else "s", color=colours[name])
+               for name, precision in keys]
+    labels = [f"{name} {precision}" for name, precision in keys]
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
     env = report["environment"]
-    fig.suptitle(f"circles int8, squares fp32 — {cpu_label(env)}, {env['cores']} cores, {env['date'][:10]}",
+    fig.suptitle(f"circles int8 (hollow: some layers kept float), squares fp32 — {cpu_label(env)}, {env['cores']} cores, {env['date'][:10]}",
                  fontsize=9)
     legend_rows = -(-len(labels) // 4)
     fig.tight_layout(rect=(0, (0.25 + 0.13 * legend_rows) / fig.get_figheight(), 1, 0.97))  # room for the legend
@@ -147,7 +156,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="writes OUT.json, OUT.md and OUT.png")
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--redraw", action="store_true", help="only rewrite OUT.md and OUT.png from OUT.json (no timing)")
     args = ap.parse_args(argv)
+    if args.redraw:
+        report = json.loads(args.out.with_suffix(".json").read_text())
+        report["verdicts"] = verdicts(report["rows"])
+        write(report, args.out)
+        return 0
     candidates = load(args.folder)
     rows = points(args.folder, candidates)
     files = {f"{r['candidate']} {r['engine']} {r['precision']}": Path(r["file"]) for r in rows}
@@ -158,12 +173,16 @@ def main(argv=None) -> int:
     report = {"split": first["split"], "images": first["scoring_images"], "reps": args.reps,
               "environment": environment(sorted({r["engine"] for r in rows})), "rows": rows}
     report["verdicts"] = verdicts(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    plot(report, args.out.with_suffix(".png"))
-    print(markdown(report))
+    write(report, args.out)
     return 0
+
+
+def write(report: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
+    plot(report, out.with_suffix(".png"))
+    print(markdown(report))
 
 
 if __name__ == "__main__":

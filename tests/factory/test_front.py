@@ -77,3 +77,20 @@ def test_the_plot_carries_more_candidates_than_one_colour_cycle(tmp_path):
     out = tmp_path / "front.png"
     front.plot({"rows": rows, "environment": env}, out)
     assert out.stat().st_size > 10_000
+
+
+def test_redraw_rewrites_the_table_and_plot_from_the_record_without_timing(tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = [row("yolov8n-288", "int8", 0.76, 10.0), row("p30", "int8", 0.78, 9.0)]
+    for r in rows:
+        r.update(imgsz=288, map50_95_seeds={r["candidate"]: r["map50_95"]})
+    rows[1]["remedy"] = "sensitive layers float"
+    rows[1]["file"] = str(tmp_path / "absent.onnx")  # nothing is timed: the file need not exist
+    env = {"date": "2026-12-07T12:00:00", "cpu": "a CPU", "isa": [], "cores": 2, "versions": {}}
+    out = tmp_path / "front"
+    record = {"split": "test", "images": 1500, "reps": 60, "environment": env, "rows": rows}
+    out.with_suffix(".json").write_text(json.dumps(record))
+    assert front.main([str(tmp_path), "--out", str(out), "--redraw"]) == 0
+    table = out.with_suffix(".md").read_text()
+    assert "int8 (sensitive layers float)" in table and "against yolov8n-288" in table
+    assert out.with_suffix(".png").stat().st_size > 10_000
