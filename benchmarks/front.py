@@ -128,8 +128,7 @@ def plot(report: dict, out: Path) -> None:
                 # hollow: the timed int8 file kept float layers (the accuracy guard's remedy), so it is slower
                 ax.scatter(r["latency_ms"][str(t)]["predict"], r["map50_95"], edgecolors=colour,
                            facecolors="none" if r.get("remedy") else colour,
-                           marker="o" if r["precision"] == "int8" else "s", s=36,
-                           label=f"{r['candidate']} {r['precision']}")
+                           marker="o" if r["precision"] == "int8" else "s", s=36)
             ax.set_title(f"{engine}, {t} thread{'s' * (t > 1)}", fontsize=10)
             ax.set_xlabel(f"predict ms ({FRAME} frame)")
             ax.set_ylabel("mAP50-95")
@@ -142,8 +141,8 @@ def plot(report: dict, out: Path) -> None:
     labels = [f"{name} {precision}" for name, precision in keys]
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
     env = report["environment"]
-    fig.suptitle(f"circles int8 (hollow: some layers kept float), squares fp32 — {cpu_label(env)}, {env['cores']} cores, {env['date'][:10]}",
-                 fontsize=9)
+    fig.suptitle(f"circles int8 (hollow: some layers kept float), squares fp32 — {cpu_label(env)}, "
+                 f"{env['cores']} cores, {env['date'][:10]}", fontsize=9)
     legend_rows = -(-len(labels) // 4)
     fig.tight_layout(rect=(0, (0.25 + 0.13 * legend_rows) / fig.get_figheight(), 1, 0.97))  # room for the legend
     fig.savefig(out, dpi=75)
@@ -159,7 +158,10 @@ def main(argv=None) -> int:
     ap.add_argument("--redraw", action="store_true", help="only rewrite OUT.md and OUT.png from OUT.json (no timing)")
     args = ap.parse_args(argv)
     if args.redraw:
-        report = json.loads(args.out.with_suffix(".json").read_text())
+        record = args.out.with_suffix(".json")
+        if not record.is_file():
+            raise SystemExit(f"--redraw: no {record}")
+        report = json.loads(record.read_text())
         report["verdicts"] = verdicts(report["rows"])
         write(report, args.out)
         return 0
