@@ -151,7 +151,7 @@ def plot(report: dict, out: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", type=Path)
+    ap.add_argument("folder", type=Path, nargs="?", help="the runs to time (not with --redraw)")
     ap.add_argument("--out", type=Path, required=True, help="writes OUT.json, OUT.md and OUT.png")
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
@@ -165,6 +165,8 @@ def main(argv=None) -> int:
         report["verdicts"] = verdicts(report["rows"])
         write(report, args.out)
         return 0
+    if args.folder is None:
+        ap.error("FOLDER is needed unless --redraw")
     candidates = load(args.folder)
     rows = points(args.folder, candidates)
     files = {f"{r['candidate']} {r['engine']} {r['precision']}": Path(r["file"]) for r in rows}

@@ -90,7 +90,7 @@ def test_redraw_rewrites_the_table_and_plot_from_the_record_without_timing(tmp_p
     out = tmp_path / "front"
     record = {"split": "test", "images": 1500, "reps": 60, "environment": env, "rows": rows}
     out.with_suffix(".json").write_text(json.dumps(record))
-    assert front.main([str(tmp_path), "--out", str(out), "--redraw"]) == 0
+    assert front.main(["--out", str(out), "--redraw"]) == 0
     table = out.with_suffix(".md").read_text()
     assert "int8 (sensitive layers float)" in table and "against yolov8n-288" in table
     assert out.with_suffix(".png").stat().st_size > 10_000
