@@ -10,7 +10,7 @@ NNCF's fake quantizers on the train split first (models/qat.py). --full-int8 qua
 integer-only accelerators: the head is exported without its decoding and the runtime decodes its logits. --prune R
 first removes at least R of the model's MACs by structured channel pruning in --prune-steps steps, each fine-tuned
 --prune-epochs epochs on the train split (the last step --recover-epochs, if given; with --distill TEACHER.pt,
-distilled from that teacher), and optimizes the pruned checkpoint (models/prune.py, models/prune_finetune.py). An
+distilled from that teacher, its terms scaled by --distill-weight), and optimizes the pruned checkpoint (models/prune.py, models/prune_finetune.py). An
 int8 file more than --max-drop mAP50-95 points below its fp32 source is calibrated again on twice the images (at
 most the train split's), then made with its most sensitive layers left float (models/sensitive.py, each engine's
 own tool); still over, its row is marked failed and the exit status is 1 unless --allow-drop. Finished exports are
@@ -194,16 +194,19 @@ def pruned_checkpoint(args, inputs: Inputs) -> tuple[Path, dict]:
     teacher = args.distill.read_bytes() if args.distill else b""
     last = args.recover_epochs or args.prune_epochs
     epochs = (args.prune_epochs,) if last == args.prune_epochs else (args.prune_epochs, last)  # old runs' keys hold
-    key = digest(args.model.read_bytes(), teacher, args.prune, args.prune_steps, *epochs, args.imgsz,
+    weight = () if args.distill_weight == 1.0 else (args.distill_weight,)  # earlier runs' keys hold
+    key = digest(args.model.read_bytes(), teacher, *weight, args.prune, args.prune_steps, *epochs, args.imgsz,
                  args.seed, PRUNE_RECIPE, *file_stamps([*inputs.train_images, *val], labels=True))
 
     def make(folder: Path) -> Path:
         data = training_yaml(inputs.names, inputs.train_images, val, folder)
         pruned, steps, before = prune_and_fine_tune(args.model, args.prune, args.prune_steps, args.prune_epochs,
-                                                    args.imgsz, data, args.seed, args.distill, folder, last)
+                                                    args.imgsz, data, args.seed, args.distill, folder, last,
+                                                    args.distill_weight)
         summary = {"target": args.prune, "steps": [vars(s) for s in steps], "macs_before": before,
                    "macs_after": steps[-1].macs, "fine_tune_epochs": sum(s.epochs for s in steps),
-                   "teacher": args.distill.name if args.distill else None, "seed": args.seed}
+                   "teacher": args.distill.name if args.distill else None,
+                   "distill_weight": args.distill_weight if args.distill else None, "seed": args.seed}
         (folder / "pruning.json").write_text(json.dumps(summary, indent=1))
         return pruned
 
@@ -236,7 +239,8 @@ def optimize(args) -> int:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         if args.prune:
-            teacher = f", distilled from {args.distill.name}" if args.distill else ""
+            scale = f" x {args.distill_weight:g}" if args.distill_weight != 1.0 else ""
+            teacher = f", distilled from {args.distill.name}{scale}" if args.distill else ""
             last = f", the last {args.recover_epochs}" if args.recover_epochs else ""
             with stage(f"prune {args.prune:.0%} of the MACs ({args.prune_steps} steps of {args.prune_epochs} "
                        f"epochs{last}{teacher})", times):
@@ -290,6 +294,8 @@ def parser() -> argparse.ArgumentParser:
                     help="--prune: fine-tuning epochs of the last step instead (the pruned model's final recovery)")
     ap.add_argument("--distill", type=Path, default=None, metavar="TEACHER.pt",
                     help="--prune: distil the fine-tuning from this trained detector of the same classes")
+    ap.add_argument("--distill-weight", type=float, default=1.0, metavar="W",
+                    help="--distill: scale of the distillation terms against the label loss (models/distill.py)")
     ap.add_argument("--calib", type=int, default=300, help="calibration images from the train split")
     ap.add_argument("--max-drop", type=float, default=0.5, help="mAP50-95 points an int8 file may lose vs fp32")
     ap.add_argument("--allow-drop", action="store_true", help="exit 0 even when an int8 file is over --max-drop")
@@ -317,6 +323,10 @@ def main(argv=None) -> int:
             raise OptimizeError("--recover-epochs is the pruning's last fine-tuning: give --prune too")
         if args.distill and args.prune is None:
             raise OptimizeError("--distill guides the pruning's fine-tuning: give --prune too")
+        if args.distill_weight != 1.0 and not args.distill:
+            raise OptimizeError("--distill-weight scales the distillation: give --distill too")
+        if not args.distill_weight > 0:
+            raise OptimizeError("--distill-weight must be more than 0")
         return optimize(args)
     except OptimizeError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

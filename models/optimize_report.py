@@ -83,7 +83,9 @@ def pruning_lines(pruning: dict | None) -> list[str]:
         return []
     steps = ", ".join(f"{s['macs'] / 1e6:.0f} M (ratio {s['ratio']:.3f}, val mAP50-95 {s['map50_95']:.3f})"
                       for s in pruning["steps"])
-    teacher = f", distilled from {pruning['teacher']}" if pruning["teacher"] else ""
+    weight = pruning.get("distill_weight") or 1.0  # absent from records before --distill-weight
+    scale = f" (terms x {weight:g})" if weight != 1.0 else ""
+    teacher = f", distilled from {pruning['teacher']}{scale}" if pruning["teacher"] else ""
     return [f"Pruned first: {pruning['macs_before'] / 1e6:.0f} M MACs to {pruning['macs_after'] / 1e6:.0f} M "
             f"({1 - pruning['macs_after'] / pruning['macs_before']:.0%} fewer; asked {pruning['target']:.0%}) in "
             f"{len(pruning['steps'])} steps, {pruning['fine_tune_epochs']} fine-tuning epochs in all{teacher} "

@@ -43,9 +43,11 @@ class PruneStep:
 
 def prune_and_fine_tune(checkpoint: Path, target: float, steps: int, epochs: int, imgsz: int, data: Path,
                         seed: int, teacher: Path | None, folder: Path,
-                        last_epochs: int | None = None) -> tuple[Path, list[PruneStep], int]:
+                        last_epochs: int | None = None,
+                        distill_weight: float = 1.0) -> tuple[Path, list[PruneStep], int]:
     """Prune `checkpoint` until `target` of its MACs are gone, in `steps` steps of `epochs` fine-tuning epochs each
-    (the last step `last_epochs`, if given: the final recovery of the pruned model); returns
+    (the last step `last_epochs`, if given: the final recovery of the pruned model), distilled from `teacher` with
+    its terms scaled by `distill_weight` if a teacher is given; returns
     (folder/<stem>-pruned.pt, the steps, the MACs before)."""
     import torch
     from ultralytics import YOLO
@@ -69,7 +71,7 @@ def prune_and_fine_tune(checkpoint: Path, target: float, steps: int, epochs: int
                          project=str(folder / "runs"), name=f"step{step}", exist_ok=True, val=True,
                          warmup_epochs=min(1, step_epochs - 1), close_mosaic=max(1, step_epochs // 3),
                          device=device)
-        with distillation(guide) if guide is not None else contextlib.nullcontext():
+        with distillation(guide, distill_weight) if guide is not None else contextlib.nullcontext():
             model.train(trainer=PrunedTrainer, **overrides)
         current = Path(model.trainer.best)
         metrics = model.trainer.metrics or {}

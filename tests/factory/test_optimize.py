@@ -286,13 +286,17 @@ def bad_inputs(data, tmp_path_factory) -> dict[str, tuple[list[str], str]]:
         "prune out of range": ([str(CHECKPOINT), *good, "--prune", "0.95"], "less than 0.9"),
         "recover without prune": ([str(CHECKPOINT), *good, "--recover-epochs", "20"], "give --prune too"),
         "no recovery epochs": ([str(CHECKPOINT), *good, "--prune", "0.3", "--recover-epochs", "0"], ">= 1"),
+        "distill weight without teacher": ([str(CHECKPOINT), *good, "--prune", "0.3", "--distill-weight", "0.5"],
+                                           "give --distill too"),
+        "distill weight of 0": ([str(CHECKPOINT), *good, "--prune", "0.3", "--distill", str(CHECKPOINT),
+                                 "--distill-weight", "0"], "more than 0"),
     }
 
 
 CASES = ["missing checkpoint", "not a checkpoint", "segmentation model", "missing data yaml", "no val split",
          "other class names", "empty train split", "unlabelled val split", "qat on an unlabelled train split",
          "teacher of other classes", "distill without prune", "prune out of range", "recover without prune",
-         "no recovery epochs"]
+         "no recovery epochs", "distill weight without teacher", "distill weight of 0"]
 
 
 def run_refused(args: list[str], runs: Path, capsys) -> str:

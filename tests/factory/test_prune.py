@@ -96,11 +96,11 @@ TEACHERS = {"alone": None, "taught": CHECKPOINT}
 @pytest.fixture(scope="module")
 def pruned_runs(data, tmp_path_factory) -> dict[str, Path]:
     """Two steps, with the unpruned model as teacher or none: {"alone"|"taught": (--out, cache)}. Alone, one epoch
-    each; taught, the last step recovers for two (--recover-epochs)."""
+    each; taught (its terms at half weight), the last step recovers for two (--recover-epochs)."""
     runs = {}
     for name, teacher in TEACHERS.items():
         tmp = tmp_path_factory.mktemp(name)
-        distill = ["--distill", str(teacher), "--recover-epochs", "2"] if teacher else []
+        distill = ["--distill", str(teacher), "--distill-weight", "0.5", "--recover-epochs", "2"] if teacher else []
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(settings, "BUILD_DIR", tmp / "cache")
             assert main([str(CHECKPOINT), "--data", str(data), "--engines", "onnxruntime", "--out", str(tmp / "out"),
@@ -124,6 +124,8 @@ def test_optimize_prune_writes_pruned_files_and_reports_the_steps(name, pruned_r
     report = json.loads((out / "report.json").read_text())
     pruning = report["pruning"]
     assert report["model"] == CHECKPOINT.name and pruning["teacher"] == (teacher.name if teacher else None)
+    assert pruning["distill_weight"] == (0.5 if teacher else None)
+    assert ("distilled from yolov8n-shapes.pt (terms x 0.5)" in (out / "report.md").read_text()) == bool(teacher)
     epochs = [1, 2] if teacher else [1, 1]
     assert [s["epochs"] for s in pruning["steps"]] == epochs and pruning["fine_tune_epochs"] == sum(epochs)
     # step 1 aims at 15% and its coarsest cut (8 channels off every layer) takes 20-25%: step 2 (30%) cuts again
