@@ -38,6 +38,18 @@ def test_shipped_int8_onnx_graph_carries_short_names():
     assert not re.fullmatch(r"t[0-9a-f]+", Detector(path).engine.input.name)  # the I/O keep theirs
 
 
+def test_shipped_int8_onnx_weights_fit_in_7_bits():
+    """x86 CPUs without VNNI saturate u8 x s8 sums with full 8-bit weights (docs/deploying.md): the shipped file is
+    quantized with reduce_range, as yolo-edge-optimize does, so every conv weight lies in [-64, 63]."""
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(ARTIFACTS / "yolov8n-shapes-320_int8.onnx")).graph
+    weights = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    conv_weights = [w for w in weights if w.ndim == 4]
+    assert len(conv_weights) >= 60
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in conv_weights) <= 64
+
+
 @pytest.mark.parametrize("source", ["light", "yolov8n-shapes-320_float32.tflite"])
 def test_compaction_changes_names_only(source, tmp_path, samples, light_onnx):
     """Compacting a real model leaves its outputs bit-equal, its metadata and I/O readable, and the file smaller."""
