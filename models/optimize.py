@@ -10,11 +10,12 @@ NNCF's fake quantizers on the train split first (models/qat.py). --full-int8 qua
 integer-only accelerators: the head is exported without its decoding and the runtime decodes its logits. --prune R
 first removes at least R of the model's MACs by structured channel pruning in --prune-steps steps, each fine-tuned
 --prune-epochs epochs on the train split (the last step --recover-epochs, if given; with --distill TEACHER.pt,
-distilled from that teacher, its terms scaled by --distill-weight), and optimizes the pruned checkpoint (models/prune.py, models/prune_finetune.py). An
-int8 file more than --max-drop mAP50-95 points below its fp32 source is calibrated again on twice the images (at
-most the train split's), then made with its most sensitive layers left float (models/sensitive.py, each engine's
-own tool); still over, its row is marked failed and the exit status is 1 unless --allow-drop. Finished exports are
-cached (keyed on the checkpoint's bytes and the options) and reused.
+distilled from that teacher, its terms scaled by --distill-weight), and optimizes the pruned checkpoint
+(models/prune.py, models/prune_finetune.py). An int8 file more than --max-drop mAP50-95 points below its fp32
+source is calibrated again on twice the images (at most the train split's), then made with its most sensitive
+layers left float (models/sensitive.py, each engine's own tool); still over, its row is marked failed and the exit
+status is 1 unless --allow-drop. Finished exports are cached (keyed on the checkpoint's bytes and the options) and
+reused.
 """
 from __future__ import annotations
 
@@ -254,7 +255,8 @@ def optimize(args) -> int:
         report = {"model": source_model.name, "pruning": pruning, "data": str(args.data), "split": args.split,
                   "imgsz": args.imgsz, "method": args.method, "full_int8": args.full_int8,
                   "qat_epochs": args.epochs if args.method == "qat" else None, "max_drop": args.max_drop,
-                  "scoring_images": len(inputs.scoring_images), "reps": args.reps, "environment": environment(args.engines), "stage_seconds": times, "rows": rows}
+                  "scoring_images": len(inputs.scoring_images), "reps": args.reps,
+                  "environment": environment(args.engines), "stage_seconds": times, "rows": rows}
         (staging / "report.json").write_text(json.dumps(report, indent=1))
         (staging / "report.md").write_text(markdown(report))
         plot(report, staging / "report.png")
