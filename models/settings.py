@@ -2,7 +2,7 @@
 benchmarks/, the tests' conftest).
 
 Environment variables must be set before ultralytics is imported: it writes a settings
-file and probes the network at import time. Its caches (and the factory's) go to the checkout's build/ when this
+file and probes the network at import time. OpenVINO's tools send no telemetry from this process. Its caches (and the factory's) go to the checkout's build/ when this
 package runs from a checkout, else (installed as yolo_edge_factory) to a per-user cache folder: never into the
 installed package or the current directory.
 """
@@ -28,6 +28,20 @@ os.environ["YOLO_OFFLINE"] = "1"  # never try hub/downloads
 os.environ["MPLCONFIGDIR"] = str(BUILD_DIR / "mpl")  # matplotlib cache inside build/
 for _d in ("YOLO_CONFIG_DIR", "MPLCONFIGDIR"):
     Path(os.environ[_d]).mkdir(parents=True, exist_ok=True)
+
+
+def decline_openvino_telemetry() -> None:
+    """OpenVINO's converter and NNCF send usage events from a forked child unless the user opted out. Forked from a
+    threaded process, that child can hang for good (seen: blocked in getaddrinfo with no network), and the
+    interpreter waits for it at exit. The factory runs offline: this process declines, as their opt-out would."""
+    try:
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:  # no OpenVINO tools installed: nothing sends
+        return
+    OptInChecker.check = lambda self, *args, **kwargs: ConsentCheckResult.DECLINED
+
+
+decline_openvino_telemetry()
 
 
 def init_ultralytics():
