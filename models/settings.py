@@ -1,10 +1,10 @@
 """The one offline setup for ultralytics: import this first wherever ultralytics may be imported (models/,
 benchmarks/, the tests' conftest).
 
-Environment variables must be set before ultralytics is imported: it writes a settings
-file and probes the network at import time. OpenVINO's tools send no telemetry from this process. Its caches (and the factory's) go to the checkout's build/ when this
-package runs from a checkout, else (installed as yolo_edge_factory) to a per-user cache folder: never into the
-installed package or the current directory.
+Environment variables must be set before ultralytics is imported: it writes a settings file and probes the network
+at import time. Its caches (and the factory's) go to the checkout's build/ when this package runs from a checkout,
+else (installed as yolo_edge_factory) to a per-user cache folder: never into the installed package or the current
+directory. OpenVINO's tools send no telemetry from this process.
 """
 import os
 from pathlib import Path
